@@ -1,0 +1,127 @@
+"""One exception tree for the whole server.
+
+    CtiError
+    ├── ConfigError                 a configuration file or value is wrong (names file and key)
+    ├── ProtocolError               a protocol rule was broken
+    │   ├── RemoteProtocolError     ... by the peer (Asterisk sent something malformed or too big)
+    │   └── LocalProtocolError      ... by us (an action or command we cannot send as asked)
+    ├── AmiError                    the manager interface refused or lost an action
+    │   ├── AmiAuthError            login refused
+    │   ├── AmiActionError          the action was answered ``Response: Error``
+    │   ├── AmiConnectionLost       the connection dropped before the answer came; the action
+    │   │                           was NOT re-sent (it may or may not have run)
+    │   ├── AmiNotConnected         no connection to send the action on
+    │   └── AmiTimeout              no answer within the deadline
+    ├── AgiError                    a FastAGI command failed
+    │   ├── AgiHangup               the channel is gone (511, or HANGUP then EOF)
+    │   └── AgiCommandError         Asterisk answered 510 (unknown) or 520 (usage)
+    └── SandboxError                the Asterisk sandbox cannot be built, started or reached
+
+Errors of lower layers (OSError, asyncio.TimeoutError, yaml errors) are translated into these at
+the boundary with ``raise ... from exc`` so callers handle one family.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AgiCommandError",
+    "AgiError",
+    "AgiHangup",
+    "AmiActionError",
+    "AmiAuthError",
+    "AmiConnectionLost",
+    "AmiError",
+    "AmiNotConnected",
+    "AmiTimeout",
+    "ConfigError",
+    "CtiError",
+    "LocalProtocolError",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "SandboxError",
+]
+
+
+class CtiError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class ConfigError(CtiError):
+    """A configuration file or value is invalid.
+
+    ``source`` is the file (or "environment"/"command line"), ``key`` the dotted path of the
+    offending value; both are part of the message so an admin can find the mistake.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, key: str | None = None) -> None:
+        self.source = source
+        self.key = key
+        where = ": ".join(part for part in (source, key) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class ProtocolError(CtiError):
+    """A protocol rule was broken."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent bytes we cannot accept (malformed, oversized, out of order)."""
+
+
+class LocalProtocolError(ProtocolError):
+    """We were asked to send something the protocol cannot carry."""
+
+
+class AmiError(CtiError):
+    """An AMI action failed."""
+
+
+class AmiAuthError(AmiError):
+    """Asterisk refused the login."""
+
+
+class AmiActionError(AmiError):
+    """Asterisk answered an action with ``Response: Error``."""
+
+    def __init__(self, action: str, message: str) -> None:
+        self.action = action
+        self.message = message
+        super().__init__(f"{action}: {message}")
+
+
+class AmiConnectionLost(AmiError):
+    """The connection dropped while the action was in flight.
+
+    The action is never re-sent on the next connection: an ``Originate`` sent twice is two
+    phone calls. Whoever sent it decides whether a retry is safe.
+    """
+
+
+class AmiNotConnected(AmiError):
+    """There is no logged-in manager connection to send the action on."""
+
+
+class AmiTimeout(AmiError):
+    """No answer came within the deadline."""
+
+
+class AgiError(CtiError):
+    """A FastAGI command failed."""
+
+
+class AgiHangup(AgiError):
+    """The channel hung up; commands that need a live channel can no longer run."""
+
+
+class AgiCommandError(AgiError):
+    """Asterisk answered 510 (invalid command) or 520 (usage)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"{code} {message}")
+
+
+class SandboxError(CtiError):
+    """The Asterisk sandbox cannot be built, started or reached; the message says why and
+    what to do instead (e.g. point the server at an existing Asterisk)."""
