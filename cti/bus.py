@@ -34,7 +34,9 @@ class EventBus:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
-    def subscribe(self, event_type: type[E], handler: Callable[[E], Awaitable[None] | None]) -> Unsubscribe:
+    def subscribe(
+        self, event_type: type[E], handler: Callable[[E], Awaitable[None] | None]
+    ) -> Unsubscribe:
         handlers = self._handlers.setdefault(event_type, [])
         handlers.append(handler)
 

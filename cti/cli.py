@@ -1,0 +1,112 @@
+"""The ``ctiserver`` command line.
+
+    ctiserver [--config FILE] [--set KEY=VALUE ...] run
+    ctiserver [...] check-config
+    ctiserver [...] pbx build [--force] | up | down | status | restart | cli COMMAND...
+    ctiserver version
+
+Global options come before the subcommand so every subcommand sees the same settings. Errors
+of ours (``CtiError``) print one clear line and exit 2 (configuration) or 1 (anything else);
+no traceback for a mistake an admin can fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cti import __version__
+from cti.errors import ConfigError, CtiError
+from cti.settings import Settings, load_settings
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ctiserver", description="Contact-center CTI server")
+    parser.add_argument(
+        "--config", type=Path, help="settings file (default: config/ctiserver.yaml)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one setting, e.g. --set http.port=8081 (repeatable)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the server (AMI client, FastAGI server, HTTP)")
+    sub.add_parser("check-config", help="validate the configuration and exit")
+    sub.add_parser("version", help="print the version")
+    pbx = sub.add_parser("pbx", help="manage the local Asterisk sandbox").add_subparsers(
+        dest="pbx_command", required=True
+    )
+    build = pbx.add_parser("build", help="build the cached Asterisk root (debootstrap)")
+    build.add_argument("--force", action="store_true", help="rebuild even if cached")
+    pbx.add_parser("up", help="build if needed, render the configuration, start Asterisk")
+    pbx.add_parser("down", help="stop Asterisk")
+    pbx.add_parser("restart", help="stop, re-render the configuration, start")
+    pbx.add_parser("status", help="print the sandbox status as JSON")
+    cli = pbx.add_parser("cli", help="run an Asterisk CLI command (asterisk -rx)")
+    cli.add_argument("words", nargs="+", help="the command, e.g. core show channels")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "version":
+            print(__version__)
+            return 0
+        settings = load_settings(args.config, environ=os.environ, overrides=args.overrides)
+        if args.command == "check-config":
+            print(f"configuration OK ({args.config or 'defaults and config/ctiserver.yaml'})")
+            return 0
+        if args.command == "pbx":
+            return _pbx(settings, args)
+        from cti.logs import configure_logging
+        from cti.server import serve
+
+        configure_logging(settings.log)
+        asyncio.run(serve(settings))
+        return 0
+    except ConfigError as exc:
+        print(f"ctiserver: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except CtiError as exc:
+        print(f"ctiserver: {exc}", file=sys.stderr)
+        return 1
+
+
+def _pbx(settings: Settings, args: argparse.Namespace) -> int:
+    from cti.pbx import Sandbox, sandbox_config
+
+    sandbox = Sandbox(sandbox_config(settings))
+    match args.pbx_command:
+        case "build":
+            print(sandbox.build(force=args.force))
+        case "up":
+            sandbox.up()
+            print(json.dumps(sandbox.status().as_dict(), indent=2))
+        case "down":
+            sandbox.down()
+        case "restart":
+            sandbox.down()
+            sandbox.up()
+        case "status":
+            status = sandbox.status()
+            print(json.dumps(status.as_dict(), indent=2))
+            return 0 if status.running else 3
+        case "cli":
+            print(sandbox.cli(" ".join(args.words)), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,54 @@
+"""What ``/healthz`` reports: the PBX connection and the server's uptime.
+
+The AMI client's state changes reach here as ``PbxConnectionChanged`` events on the bus; the
+health object only remembers the latest one, so the endpoint never touches the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Health", "PbxConnectionChanged"]
+
+
+@dataclass(frozen=True)
+class PbxConnectionChanged:
+    connected: bool
+    state: str  # "connecting", "connected", "disconnected" ...
+    at: float  # wall-clock time of the change
+    detail: str = ""  # why: "login refused", "connection refused", "ping timeout" ...
+
+
+class Health:
+    def __init__(self, *, started_at: float, clock: Callable[[], float], version: str) -> None:
+        self._started_at = started_at
+        self._clock = clock
+        self._version = version
+        self._pbx = PbxConnectionChanged(False, "starting", started_at)
+        self.pbx_connects = 0
+
+    def on_pbx(self, event: PbxConnectionChanged) -> None:
+        if event.connected and not self._pbx.connected:
+            self.pbx_connects += 1
+        self._pbx = event
+
+    @property
+    def healthy(self) -> bool:
+        return self._pbx.connected
+
+    def report(self) -> dict[str, Any]:
+        now = self._clock()
+        return {
+            "status": "ok" if self.healthy else "degraded",
+            "version": self._version,
+            "uptime_s": round(now - self._started_at, 3),
+            "pbx": {
+                "connected": self._pbx.connected,
+                "state": self._pbx.state,
+                "since_s": round(now - self._pbx.at, 3),
+                "detail": self._pbx.detail,
+                "connects": self.pbx_connects,
+            },
+        }
