@@ -1,0 +1,222 @@
+"""Builds the server's objects from the settings and connects them. Nothing else constructs its
+own collaborators: this is the one place to read to see how the parts fit.
+
+    settings ─► AmiClient ──events──► CallTracker ─► CallModel
+                   │  └──────────────► EventBus (raw AMI events, for later layers)
+                   └──state──► PbxConnectionChanged ─► Health ─► /healthz
+                AgiServer (FastAGI routes)            StatsCollector ─► /metrics
+
+``Server`` is an async context manager: entering starts the FastAGI and HTTP listeners and the
+AMI session loop (which connects in the background and keeps reconnecting; the server is up even
+while Asterisk is not), leaving stops them all and waits for every task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import signal
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+
+from aiohttp import web
+
+from cti import __version__
+from cti.agi import AgiServer, AgiServerConfig, Handler, SessionSummary
+from cti.ami import AmiClient, AmiClientConfig, ConnectionState, Event
+from cti.bus import EventBus
+from cti.calls import CallModel
+from cti.calls.tracker import CallTracker
+from cti.diagnostics import line_check
+from cti.errors import CtiError
+from cti.health import Health, PbxConnectionChanged
+from cti.metrics import build_registry
+from cti.settings import Settings
+from cti.web import build_web_app
+
+__all__ = ["Server", "serve"]
+
+_log = logging.getLogger(__name__)
+
+
+class Server:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        routes: Mapping[str, Handler] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._clock = clock
+        self.bus = EventBus()
+        self.health = Health(started_at=clock(), clock=clock, version=__version__)
+        self.bus.subscribe(PbxConnectionChanged, self.health.on_pbx)
+        self.calls = CallModel()
+        self.tracker = CallTracker(self.calls, self.bus, clock)
+
+        ami = settings.ami
+        self.ami = AmiClient(
+            AmiClientConfig(
+                host=ami.host,
+                port=ami.port,
+                username=ami.username,
+                secret=ami.secret.get_secret_value(),
+                events=ami.events,
+                connect_timeout=ami.connect_timeout,
+                action_timeout=ami.action_timeout,
+                ping_interval=ami.ping_interval,
+                ping_timeout=ami.ping_timeout,
+                reconnect_min=ami.reconnect_min,
+                reconnect_max=ami.reconnect_max,
+            ),
+            on_event=self._on_ami_event,
+            on_state=self._on_ami_state,
+        )
+        self.ami.add_resync_hook(self._resync_calls)
+
+        agi = settings.agi
+        self.agi = AgiServer(
+            AgiServerConfig(
+                host=agi.host,
+                port=agi.port,
+                max_sessions=agi.max_sessions,
+                env_timeout=agi.env_timeout,
+            ),
+            on_session_end=self._on_agi_session_end,
+        )
+        # "linecheck" is a diagnostic route an admin can dial to prove the FastAGI path works
+        # end to end (prompt out, DTMF in). The "ivr" route belongs to the IVR engine; while
+        # none is registered, Asterisk's dialplan fallback (AGISTATUS=FAILURE) takes the call.
+        self.agi.route("linecheck", line_check)
+        for path, handler in (routes or {}).items():
+            self.agi.route(path, handler)
+
+        self._started_at = clock()
+        self.registry = build_registry(
+            {
+                "ami": self._ami_stats,
+                "agi": self._agi_stats,
+                "calls": self._call_stats,
+                "server": lambda: {"uptime_seconds": self._clock() - self._started_at},
+            }
+        )
+        self._web_runner: web.AppRunner | None = None
+        self._ami_task: asyncio.Task[None] | None = None
+
+    # -- wiring callbacks (run inside the AMI reader: quick, never awaiting) -----------------
+
+    def _on_ami_event(self, event: Event) -> None:
+        self.tracker.on_ami_event(event.name, event.to_dict())
+        self.bus.publish(event)
+
+    def _on_ami_state(self, state: ConnectionState) -> None:
+        connected = state is ConnectionState.CONNECTED
+        detail = "" if connected else (self.ami.last_error or "")
+        self.bus.publish(PbxConnectionChanged(connected, state.value, self._clock(), detail))
+        # The client logs failures itself; here only the transitions an operator watches for.
+        if state in (ConnectionState.CONNECTED, ConnectionState.DISCONNECTED):
+            log = _log.info if connected else _log.warning
+            log("PBX %s %s", state.value, detail, extra={"ami_state": state.value})
+
+    async def _resync_calls(self, client: AmiClient) -> None:
+        async def list_channels() -> list[dict[str, str]]:
+            result = await client.action("CoreShowChannels")
+            return [item.to_dict() for item in result.events]
+
+        await self.tracker.resync(list_channels)
+
+    def _on_agi_session_end(self, summary: SessionSummary) -> None:
+        self.bus.publish(summary)
+
+    # -- metrics sources ---------------------------------------------------------------------
+
+    def _ami_stats(self) -> dict[str, float]:
+        counters = {f"{k}_total": float(v) for k, v in dataclasses.asdict(self.ami.stats).items()}
+        return {**counters, "connected": float(self.ami.connected)}
+
+    def _agi_stats(self) -> dict[str, float]:
+        stats = dataclasses.asdict(self.agi.stats)
+        active = float(stats.pop("sessions_active"))
+        return {**{f"{k}_total": float(v) for k, v in stats.items()}, "sessions_active": active}
+
+    def _call_stats(self) -> dict[str, float]:
+        return {
+            "channels": float(len(self.calls.channels)),
+            "calls": float(len(self.calls.calls())),
+            "illegal_transitions_total": float(self.calls.illegal_transitions),
+            "late_events_total": float(self.calls.late_events),
+            "resyncs_total": float(self.tracker.resyncs),
+        }
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def http_port(self) -> int:
+        if self._web_runner is None or not self._web_runner.addresses:
+            raise RuntimeError("HTTP server not started")
+        port: int = self._web_runner.addresses[0][1]
+        return port
+
+    async def __aenter__(self) -> Server:
+        try:
+            await self.agi.start()
+            self._web_runner = web.AppRunner(
+                build_web_app(self.health, self.registry), access_log=None
+            )
+            await self._web_runner.setup()
+            site = web.TCPSite(self._web_runner, self.settings.http.host, self.settings.http.port)
+            await site.start()
+        except OSError as exc:
+            await self._stop()
+            raise CtiError(f"cannot listen: {exc.strerror or exc}") from exc
+        self._ami_task = asyncio.get_running_loop().create_task(self.ami.run(), name="ami")
+        _log.info(
+            "ctiserver %s up: FastAGI %s:%d, HTTP %s:%d, AMI %s:%d",
+            __version__,
+            self.settings.agi.host,
+            self.agi.port,
+            self.settings.http.host,
+            self.http_port,
+            self.settings.ami.host,
+            self.settings.ami.port,
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stop()
+
+    async def _stop(self) -> None:
+        if self._ami_task is not None:
+            self._ami_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ami_task
+            self._ami_task = None
+        await self.agi.aclose()
+        if self._web_runner is not None:
+            await self._web_runner.cleanup()
+            self._web_runner = None
+        await self.bus.aclose()
+        _log.info("ctiserver stopped")
+
+
+async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Run the server until SIGTERM/SIGINT (or ``stop`` is set), then shut down cleanly."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with Server(settings):
+            await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

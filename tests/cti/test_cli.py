@@ -1,0 +1,103 @@
+"""The ``ctiserver`` command line as an admin meets it: clear errors, clean shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from cti import __version__
+from cti.cli import main
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["version"]) == 0
+    assert capsys.readouterr().out.strip() == __version__
+
+
+def test_check_config_accepts_the_demo_configuration(capsys: pytest.CaptureFixture[str]) -> None:
+    demo = Path(__file__).parents[2] / "config" / "ctiserver.yaml"
+    assert main(["--config", str(demo), "check-config"]) == 0
+    assert "configuration OK" in capsys.readouterr().out
+
+
+def test_check_config_names_file_line_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("ami:\n  host: 127.0.0.1\n  port: fifty\n", encoding="utf-8")
+    assert main(["--config", str(bad), "check-config"]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:3" in err
+    assert "ami.port" in err
+    assert "Traceback" not in err
+
+
+def test_bad_set_option_is_a_configuration_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--set", "http.port", "check-config"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_run_serves_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    http_port, agi_port, ami_port = _free_port(), _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTISERVER__")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cti.cli",
+            "--set",
+            f"http.port={http_port}",
+            "--set",
+            f"agi.port={agi_port}",
+            "--set",
+            f"ami.port={ami_port}",  # nothing listens there: the PBX is "down"
+            "--set",
+            "log.format=json",
+            "run",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        body = None
+        code = 0
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and body is None:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{http_port}/healthz", timeout=1)
+            except urllib.error.HTTPError as exc:  # 503: up, but no PBX
+                body, code = json.loads(exc.read()), exc.code
+            except OSError:
+                time.sleep(0.1)
+        assert body is not None, "server did not answer /healthz"
+        assert code == 503
+        assert body["pbx"]["connected"] is False
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    lines = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+    assert any(entry["msg"] == "ctiserver stopped" for entry in lines)
+    assert all({"ts", "level", "logger", "msg"} <= entry.keys() for entry in lines)
