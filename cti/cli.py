@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -22,9 +23,10 @@ from pathlib import Path
 
 from cti import __version__
 from cti.errors import ConfigError, CtiError
+from cti.pbx import AgentPhone, Sandbox, SandboxConfig, SandboxStatus
 from cti.settings import Settings, load_settings
 
-__all__ = ["main"]
+__all__ = ["main", "sandbox_config"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,28 +86,60 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _pbx(settings: Settings, args: argparse.Namespace) -> int:
-    from cti.pbx import Sandbox, sandbox_config
+def sandbox_config(settings: Settings) -> SandboxConfig:
+    """The sandbox instance that serves these settings: same AMI user, ports and agents."""
+    pbx = settings.pbx
+    templates = pbx.template_dir or settings.config_dir / "asterisk"
+    return SandboxConfig(
+        ami_secret=settings.ami.secret.get_secret_value(),
+        ami_username=settings.ami.username,
+        ami_port=settings.ami.port,
+        cache_dir=pbx.cache_dir.expanduser(),
+        root=pbx.root.expanduser() if pbx.root else None,
+        instance=pbx.instance,
+        mirror=pbx.mirror,
+        suite=pbx.suite,
+        sip_port=pbx.sip_port,
+        rtp_start=pbx.rtp_start,
+        rtp_end=pbx.rtp_end,
+        # Asterisk dials the address we listen on; a wildcard listener is reached on loopback.
+        agi_host="127.0.0.1" if settings.agi.host in ("0.0.0.0", "::") else settings.agi.host,
+        agi_port=settings.agi.port,
+        agents=tuple(
+            AgentPhone(a.endpoint, a.password.get_secret_value(), contact=a.contact)
+            for a in pbx.agents
+        ),
+        fallback_timeout=pbx.fallback_timeout,
+        # None lets the sandbox use the repository's templates (the default config_dir).
+        template_dir=templates if (templates / "asterisk.conf").is_file() else None,
+    )
 
+
+def _pbx(settings: Settings, args: argparse.Namespace) -> int:
     sandbox = Sandbox(sandbox_config(settings))
     match args.pbx_command:
         case "build":
             print(sandbox.build(force=args.force))
         case "up":
             sandbox.up()
-            print(json.dumps(sandbox.status().as_dict(), indent=2))
+            print(_status_json(sandbox.status()))
         case "down":
             sandbox.down()
         case "restart":
             sandbox.down()
             sandbox.up()
+            print(_status_json(sandbox.status()))
         case "status":
             status = sandbox.status()
-            print(json.dumps(status.as_dict(), indent=2))
+            print(_status_json(status))
             return 0 if status.running else 3
         case "cli":
             print(sandbox.cli(" ".join(args.words)), end="")
     return 0
+
+
+def _status_json(status: SandboxStatus) -> str:
+    return json.dumps(dataclasses.asdict(status), indent=2, default=str)
 
 
 if __name__ == "__main__":

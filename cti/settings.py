@@ -127,6 +127,12 @@ class PbxSettings(_Section):
     sip_port: int = Field(5060, ge=1, le=65535)
     rtp_start: int = Field(10000, ge=1024, le=65535)
     rtp_end: int = Field(10999, ge=1024, le=65535)
+    fallback_timeout: int = Field(
+        300, ge=5, description="seconds a caller waits in the fallback queue when we are down"
+    )
+    template_dir: Path | None = Field(
+        None, description="Asterisk config templates; default: <config_dir>/asterisk"
+    )
     agents: tuple[AgentPhoneSettings, ...] = tuple(
         AgentPhoneSettings(endpoint=f"agent{n}", password=SecretStr(f"demo-{n}"))
         for n in range(1001, 1006)
