@@ -101,3 +101,42 @@ def test_run_serves_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None
     lines = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
     assert any(entry["msg"] == "ctiserver stopped" for entry in lines)
     assert all({"ts", "level", "logger", "msg"} <= entry.keys() for entry in lines)
+
+
+def test_sandbox_config_follows_the_server_settings(tmp_path: Path) -> None:
+    from cti.cli import sandbox_config
+    from cti.settings import load_settings
+
+    settings = load_settings(
+        environ={},
+        overrides=(
+            "ami.port=6038",
+            "ami.username=cti2",
+            "ami.secret=s3cret-x",
+            "agi.host=0.0.0.0",
+            "agi.port=6573",
+            "pbx.instance=staging",
+            f"pbx.cache_dir={tmp_path}",
+            "pbx.sip_port=6060",
+        ),
+    )
+    config = sandbox_config(settings)
+    # The sandbox's manager.conf must accept exactly the user the server logs in with.
+    assert (config.ami_username, config.ami_secret, config.ami_port) == ("cti2", "s3cret-x", 6038)
+    # A wildcard listener is dialed on loopback by the sandbox's dialplan.
+    assert (config.agi_host, config.agi_port) == ("127.0.0.1", 6573)
+    assert (config.instance, config.cache_dir, config.sip_port) == ("staging", tmp_path, 6060)
+    assert [a.endpoint for a in config.agents] == [f"agent{n}" for n in range(1001, 1006)]
+    assert config.agents[0].password == "demo-1001"
+
+
+def test_pbx_status_of_an_instance_that_is_not_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["--set", f"pbx.cache_dir={tmp_path}", "--set", "pbx.instance=nothere", "pbx", "status"]
+    )
+    status = json.loads(capsys.readouterr().out)
+    assert code == 3  # scripts can test "is it running" by the exit code
+    assert status["running"] is False
+    assert status["built"] is False

@@ -1,0 +1,20 @@
+"""Tiny timing helper shared by the benchmarks: repeat, report the median (machines are noisy)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+__all__ = ["median_seconds"]
+
+
+def median_seconds(run: Callable[[], object], *, repeat: int = 7, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        run()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
