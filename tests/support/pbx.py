@@ -7,8 +7,10 @@ own ports, so both can run at once:
     agent phones (static contacts, played by SIPp): agent1001 -> 25081, agent1002 -> 25082
 
 Environment (read here only, because this is the tests' wiring):
-    CTISERVER_CACHE_DIR      cache folder holding the root (default ~/.cache/ctiserver)
-    CTISERVER_ASTERISK_ROOT  an existing root to use instead of building one
+    CTISERVER__PBX__CACHE_DIR  cache folder holding the root (default ~/.cache/ctiserver)
+    CTISERVER__PBX__ROOT       an existing root to use instead of building one
+(the same variables the server reads for pbx.cache_dir and pbx.root, so `ctiserver pbx build`
+and the tests agree on the root)
 """
 
 from __future__ import annotations
@@ -41,8 +43,10 @@ TEST_AGENTS: tuple[AgentPhone, ...] = (
 
 def make_test_config(instance: str = "test", **overrides: Any) -> SandboxConfig:
     """The test instance's settings (``overrides`` replace fields, e.g. for a 2nd instance)."""
-    cache_dir = Path(os.environ.get("CTISERVER_CACHE_DIR", str(DEFAULT_CACHE_DIR))).expanduser()
-    root = os.environ.get("CTISERVER_ASTERISK_ROOT")
+    cache_dir = Path(
+        os.environ.get("CTISERVER__PBX__CACHE_DIR", str(DEFAULT_CACHE_DIR))
+    ).expanduser()
+    root = os.environ.get("CTISERVER__PBX__ROOT")
     config = SandboxConfig(
         ami_secret="test-secret",
         cache_dir=cache_dir,
