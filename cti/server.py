@@ -105,6 +105,7 @@ class Server:
             }
         )
         self._web_runner: web.AppRunner | None = None
+        self._pbx_up = False
         self._ami_task: asyncio.Task[None] | None = None
 
     # -- wiring callbacks (run inside the AMI reader: quick, never awaiting) -----------------
@@ -117,10 +118,14 @@ class Server:
         connected = state is ConnectionState.CONNECTED
         detail = "" if connected else (self.ami.last_error or "")
         self.bus.publish(PbxConnectionChanged(connected, state.value, self._clock(), detail))
-        # The client logs failures itself; here only the transitions an operator watches for.
-        if state in (ConnectionState.CONNECTED, ConnectionState.DISCONNECTED):
-            log = _log.info if connected else _log.warning
-            log("PBX %s %s", state.value, detail, extra={"ami_state": state.value})
+        # The client logs each failed attempt itself; here only the moments an operator
+        # watches for: the PBX became reachable, or stopped being reachable.
+        if connected != self._pbx_up:
+            self._pbx_up = connected
+            if connected:
+                _log.info("PBX connected", extra={"ami_state": state.value})
+            else:
+                _log.warning("PBX lost: %s", detail, extra={"ami_state": state.value})
 
     async def _resync_calls(self, client: AmiClient) -> None:
         async def list_channels() -> list[dict[str, str]]:
