@@ -6,7 +6,7 @@ and an asyncio server that routes calls by script path.
     replies.py      AgiReply: "200 result=N (data) endpos=..." parsed
     commands.py     format_command: quoting and Asterisk's line limits
     session.py      AgiSession: answer(), stream_file(), get_data() ... for handlers
-    server.py       AgiServer: listener, routing, limits, clean shutdown
+    server.py       AgiServer: listener, routing, limits, clean shutdown, the CTI_HANDLED mark
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from cti.agi.protocol import (
 )
 from cti.agi.replies import AgiReply, parse_reply
 from cti.agi.server import (
+    HANDLED_VARIABLE,
     AgiServer,
     AgiServerConfig,
     AgiServerStats,
@@ -34,6 +35,7 @@ from cti.agi.session import AgiSession, AgiTimeouts
 
 __all__ = [
     "FAILURE_LINE",
+    "HANDLED_VARIABLE",
     "AgiConnection",
     "AgiEnvironment",
     "AgiEvent",

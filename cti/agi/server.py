@@ -9,7 +9,11 @@ What Asterisk does with the ways a session can end (res_agi.c, ``run_agi`` and
 ``agi_exec_full``):
 
 - we close the socket -> ``AGISTATUS=SUCCESS`` (``HANGUP`` if the channel hung up) and the
-  dialplan goes on at the next priority. That is the normal end of a handler.
+  dialplan goes on at the next priority. That is the normal end of a handler, but it is also
+  all Asterisk sees of a server that crashed or was killed mid-call (``run_agi`` takes EOF as
+  "script completed"). So when a handler returns on a live channel we first set
+  ``CTI_HANDLED=1`` (``HANDLED_VARIABLE``), and the dialplan sends a call that comes back
+  without it to the fallback too (config/asterisk/extensions.conf, ``[from-trunk]``).
 - we write ``FAILURE`` -> ``AGISTATUS=FAILURE`` and the dialplan goes on, so it can fall back
   (``GotoIf($["${AGISTATUS}" = "FAILURE"]?fallback)``), just as when the server is down.
   We send it for an unknown route, a handler that raised, a session cut short by ``aclose``
@@ -32,9 +36,17 @@ from types import TracebackType
 from cti.agi.environment import AgiEnvironment
 from cti.agi.protocol import AgiConnection, AgiLimits, State
 from cti.agi.session import AgiSession, AgiTimeouts
-from cti.errors import AgiHangup, ConfigError, CtiError, RemoteProtocolError
+from cti.errors import (
+    AgiError,
+    AgiHangup,
+    ConfigError,
+    CtiError,
+    ProtocolError,
+    RemoteProtocolError,
+)
 
 __all__ = [
+    "HANDLED_VARIABLE",
     "AgiServer",
     "AgiServerConfig",
     "AgiServerStats",
@@ -96,8 +108,16 @@ class AgiServerConfig:
         )
 
 
+HANDLED_VARIABLE = "CTI_HANDLED"
+"""Channel variable set to ``1`` when a handler returns normally on a live channel.
+
+The dialplan falls back unless it finds this mark, so the name is part of the contract with
+config/asterisk/extensions.conf (and the README's dialplan for an existing Asterisk).
+"""
+
+
 class SessionOutcome(enum.Enum):
-    COMPLETED = "completed"  # the handler returned
+    COMPLETED = "completed"  # the handler returned (and the call was marked handled if live)
     HANGUP = "hangup"  # the handler ended on AgiHangup (the caller went away)
     HANDLER_ERROR = "handler_error"  # the handler raised anything else
     UNKNOWN_ROUTE = "unknown_route"
@@ -335,6 +355,37 @@ class AgiServer:
             report.end(SessionOutcome.HANDLER_ERROR, f"{type(exc).__name__}: {exc}")
             _log.exception(
                 "FastAGI handler for %r failed on %s (%s)", env.path, env.channel, env.uniqueid
+            )
+        else:
+            await self._mark_handled(session, report)
+
+    async def _mark_handled(self, session: AgiSession, report: _Report) -> None:
+        """Tell the dialplan the handler finished the call on purpose (``HANDLED_VARIABLE``).
+
+        A server that dies mid-call also ends the AGI with ``AGISTATUS=SUCCESS``, so the
+        dialplan sends every call without this mark to the fallback. Not sent once the
+        channel is gone: the dialplan then only runs the ``h`` extension anyway.
+        """
+        if session.hung_up or session.closed:
+            return
+        try:
+            await session.set_variable(HANDLED_VARIABLE, "1")
+        except AgiHangup as exc:
+            report.end(SessionOutcome.HANGUP, str(exc))
+        except RemoteProtocolError as exc:
+            report.end(SessionOutcome.PROTOCOL_ERROR, str(exc))
+            _log.warning("FastAGI %s %s: %s", report.peer, session.env.channel, exc)
+        except (AgiError, ProtocolError) as exc:
+            # The handler returned but left the session unusable: it swallowed a command
+            # timeout, or left a command of its own still waiting. The call goes to the
+            # fallback (no mark, and FAILURE on top); a handler bug, so count it as one.
+            report.end(SessionOutcome.HANDLER_ERROR, f"call not marked handled: {exc}")
+            _log.warning(
+                "FastAGI handler for %r returned on %s (%s) but %s",
+                session.env.path,
+                session.env.channel,
+                session.env.uniqueid,
+                report.error,
             )
 
     async def _read_environment(

@@ -61,6 +61,9 @@ def env_block(
 class FakeAsterisk:
     """Asterisk's end of one FastAGI connection."""
 
+    HANDLED_MARK = b'SET VARIABLE "CTI_HANDLED" "1"\n'
+    """What the server sends when a handler returns on a live channel (HANDLED_VARIABLE)."""
+
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
@@ -99,6 +102,10 @@ class FakeAsterisk:
     async def play(self, script: Sequence[tuple[bytes, bytes]]) -> None:
         for command, reply in script:
             await self.expect(command, reply)
+
+    async def expect_handled(self) -> None:
+        """Read the handled mark and answer it as Asterisk does (res_agi.c handle_setvariable)."""
+        await self.expect(self.HANDLED_MARK, b"200 result=1\n")
 
     async def read_rest(self) -> bytes:
         """Everything the server still sends, up to its close (an RST counts as a close)."""

@@ -1,13 +1,16 @@
 """The FastAGI layer against a real Asterisk 22 (the ``pbx`` sandbox) and SIPp callers.
 
 What the fake Asterisk in the other tests assumes is checked here on the real thing: the
-environment block, replies of each kind, HANGUP then 511 after the caller leaves, and that
-our ``FAILURE`` line really sets ``AGISTATUS=FAILURE`` so the dialplan takes its fallback.
+environment block, replies of each kind, HANGUP then 511 after the caller leaves, that our
+``FAILURE`` line really sets ``AGISTATUS=FAILURE`` so the dialplan takes its fallback, and
+that the handled mark (``CTI_HANDLED``) keeps a call the handler finished out of it. (A
+server dying mid-call, which never sends the mark, is in tests/cti/pbx/test_sandbox_real.py.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -184,14 +187,19 @@ async def test_failure_line_sends_the_call_to_the_dialplan_fallback(
         await finish(caller, 30)
 
     assert summary.outcome is SessionOutcome(case)
-    # extensions.conf logs this line in [cti-fallback], reached only on AGISTATUS=FAILURE.
+    # extensions.conf logs this line in [cti-fallback], with the AGISTATUS that led there.
     line.wait_for(
         "the fallback log line", lambda: "(AGISTATUS=FAILURE)" in line.log_since(log_start)
     )
     assert caller.stop().hangup == "caller"  # the fallback answered; the caller left
 
 
-async def test_closing_without_failure_is_success_not_fallback(
+# The dialplan's decision after the AGI, as Asterisk's verbose log shows it (pbx.c
+# pbx_extension_helper): the GotoIf with its expression already evaluated to 0 or 1.
+FALLBACK_DECISION = re.compile(r'GotoIf\("PJSIP/[^"]+", "([01])\?cti-fallback,s,1"\)')
+
+
+async def test_a_handler_that_returns_is_marked_handled_and_not_sent_to_the_fallback(
     line: PbxHandle, tmp_path: Path
 ) -> None:
     async def quiet(session: AgiSession) -> None:
@@ -205,7 +213,16 @@ async def test_closing_without_failure_is_success_not_fallback(
         summary = await summaries.first()
         await finish(caller, 20)
 
-    assert summary.outcome is SessionOutcome.COMPLETED
-    # AGISTATUS=SUCCESS: the dialplan's next priority is Hangup(), no fallback.
+    assert summary.outcome is SessionOutcome.COMPLETED, summary.error
+    assert (summary.hung_up, summary.commands) == (False, 2)  # ANSWER, then the mark
+    # AGISTATUS=SUCCESS and CTI_HANDLED=1: the GotoIf is false, the next priority is
+    # Hangup(), and the caller is hung up well before its 10 s.
     assert caller.stop().hangup == "remote"
-    assert "CTI fallback" not in line.log_since(log_start)
+    line.wait_for(
+        "the GotoIf after the AGI",
+        lambda: FALLBACK_DECISION.search(line.log_since(log_start)) is not None,
+    )
+    log = line.log_since(log_start)
+    assert FALLBACK_DECISION.findall(log) == ["0"]
+    assert "CTI fallback" not in log
+    assert "CtiFallback" not in log

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from cti.agi import AgiServer, AgiServerConfig, AgiSession, SessionOutcome
-from cti.errors import ConfigError, CtiError
+from cti.agi import HANDLED_VARIABLE, AgiServer, AgiServerConfig, AgiSession, SessionOutcome
+from cti.errors import AgiError, ConfigError, CtiError
 
 if TYPE_CHECKING:
     from conftest import FakeAsterisk, MakeServer
@@ -21,11 +22,13 @@ async def answer_and_leave(session: AgiSession) -> None:
 
 
 async def finish_like_asterisk(asterisk: FakeAsterisk) -> bytes:
-    """After FAILURE, Asterisk ends the AGI: HANGUP, then close (res_agi.c run_agi)."""
-    line = await asterisk.read_line()
+    """All the server sends up to its half-close (so the tests also see what it does NOT
+    send: no handled mark before or after FAILURE). After FAILURE, Asterisk ends the AGI:
+    HANGUP, then close (res_agi.c run_agi)."""
+    sent = await asterisk.read_rest()
     await asterisk.send(b"HANGUP\n")
     await asterisk.close()
-    return line
+    return sent
 
 
 async def test_routing_by_path_with_query(make_server: MakeServer) -> None:
@@ -43,6 +46,7 @@ async def test_routing_by_path_with_query(make_server: MakeServer) -> None:
     for script in ("ivr?x=1", "ivr/sales?team=gold&x=2", "ivr/sales/extra", "queue", "ivr/other"):
         asterisk = await harness.connect()
         await asterisk.start(script)
+        await asterisk.expect_handled()
         assert await asterisk.read_rest() == b""
         await asterisk.close()
     await harness.wait_sessions(5)
@@ -82,6 +86,7 @@ async def test_connect_and_close_immediately_then_next_session_works(
     asterisk = await harness.connect()
     await asterisk.start()
     await asterisk.expect(b"ANSWER\n", b"200 result=0\n")
+    await asterisk.expect_handled()
     summaries = await harness.wait_sessions(4)
     outcomes = [s.outcome for s in summaries]
     assert outcomes.count(SessionOutcome.EARLY_DISCONNECT) == 3
@@ -104,6 +109,7 @@ async def test_half_environment_then_eof(
     asterisk = await harness.connect()
     await asterisk.start()
     await asterisk.expect(b"ANSWER\n", b"200 result=0\n")
+    await asterisk.expect_handled()
     await harness.wait_sessions(2)
     assert harness.server.stats.early_disconnects == 1
 
@@ -130,6 +136,7 @@ async def test_garbage_is_counted_and_the_server_stays_healthy(
     asterisk = await harness.connect()
     await asterisk.start()
     await asterisk.expect(b"ANSWER\n", b"200 result=0\n")
+    await asterisk.expect_handled()
     await harness.wait_sessions(2)
     assert harness.server.stats.protocol_errors == 1
 
@@ -176,7 +183,7 @@ async def test_handler_error_is_isolated_logged_and_says_failure(
     bad = await harness.connect()
     await bad.start("broken", channel="PJSIP/bad-00000002")
     await bad.expect(b"ANSWER\n", b"200 result=0\n")
-    assert await finish_like_asterisk(bad) == b"FAILURE\n"
+    assert await finish_like_asterisk(bad) == b"FAILURE\n"  # and no handled mark
     (summary,) = await harness.wait_sessions(1)
     assert summary.outcome is SessionOutcome.HANDLER_ERROR
     assert summary.error == "ValueError: bug in the IVR"
@@ -187,6 +194,7 @@ async def test_handler_error_is_isolated_logged_and_says_failure(
     # The other call never noticed.
     release.set()
     await good.expect(b"ANSWER\n", b"200 result=0\n")
+    await good.expect_handled()
     summaries = await harness.wait_sessions(2)
     assert summaries[1].outcome is SessionOutcome.COMPLETED
     assert harness.server.stats.handler_errors == 1
@@ -201,10 +209,85 @@ async def test_no_failure_after_the_caller_hung_up(make_server: MakeServer) -> N
     asterisk = await harness.connect()
     await asterisk.start()
     await asterisk.expect(b'GET VARIABLE "X"\n', b"HANGUP\n200 result=0\n")
-    assert await asterisk.read_rest() == b""  # the channel is gone: just close
+    assert await asterisk.read_rest() == b""  # the channel is gone: no FAILURE, no mark
     (summary,) = await harness.wait_sessions(1)
     assert summary.outcome is SessionOutcome.HANDLER_ERROR
     assert summary.hung_up
+
+
+def test_the_handled_mark_is_the_variable_the_dialplan_checks() -> None:
+    # The bytes the fake expects (conftest) spell the name out; the dialplan's side is checked
+    # in tests/cti/pbx/test_render.py.
+    assert HANDLED_VARIABLE == "CTI_HANDLED"
+
+
+async def test_no_mark_when_the_handler_hangs_up_the_call(make_server: MakeServer) -> None:
+    async def goodbye(session: AgiSession) -> None:
+        await session.answer()
+        await session.hangup()
+
+    harness = await make_server({"ivr": goodbye})
+    asterisk = await harness.connect()
+    await asterisk.start()
+    await asterisk.play([(b"ANSWER\n", b"200 result=0\n"), (b"HANGUP\n", b"200 result=1\n")])
+    # The channel is gone: the dialplan runs only the h extension, nothing to mark.
+    assert await asterisk.read_rest() == b""
+    (summary,) = await harness.wait_sessions(1)
+    assert (summary.outcome, summary.hung_up, summary.commands) == (
+        SessionOutcome.COMPLETED,
+        True,
+        2,
+    )
+
+
+@pytest.mark.parametrize("asterisk_does", ["replies_dead", "closes"])
+async def test_caller_hanging_up_during_the_mark(
+    make_server: MakeServer, asterisk_does: str
+) -> None:
+    harness = await make_server({"ivr": answer_and_leave})
+    asterisk = await harness.connect()
+    await asterisk.start()
+    await asterisk.expect(b"ANSWER\n", b"200 result=0\n")
+    if asterisk_does == "replies_dead":
+        # SET VARIABLE is allowed on a dead channel (res_agi.c command table): it still runs.
+        await asterisk.expect(asterisk.HANDLED_MARK, b"HANGUP\n200 result=1\n")
+        assert await asterisk.read_rest() == b""
+    else:
+        assert await asterisk.read_line() == asterisk.HANDLED_MARK
+        await asterisk.close()
+    (summary,) = await harness.wait_sessions(1)
+    assert summary.hung_up
+    assert summary.outcome is (
+        SessionOutcome.COMPLETED if asterisk_does == "replies_dead" else SessionOutcome.HANGUP
+    )
+    assert harness.server.stats.handler_errors == 0
+
+
+async def test_a_session_left_unusable_is_not_marked_and_says_failure(
+    make_server: MakeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def swallows_timeout(session: AgiSession) -> None:
+        # A handler bug: after a timeout, a late reply could be paired with the next command.
+        with contextlib.suppress(AgiError):
+            await session.get_variable("SLOW")
+
+    harness = await make_server({"ivr": swallows_timeout}, command_timeout=0.2)
+    asterisk = await harness.connect()
+    await asterisk.start(channel="PJSIP/slow-00000003")
+    assert await asterisk.read_line() == b'GET VARIABLE "SLOW"\n'
+    # No mark (it could not be paired with its reply), and FAILURE: either sends the call to
+    # the dialplan's fallback.
+    assert await finish_like_asterisk(asterisk) == b"FAILURE\n"
+    (summary,) = await harness.wait_sessions(1)
+    assert summary.outcome is SessionOutcome.HANDLER_ERROR
+    assert summary.error == (
+        "call not marked handled: SET VARIABLE: session unusable "
+        "(no reply to GET VARIABLE within 0.2 s)"
+    )
+    (warning,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warning.levelno == logging.WARNING
+    assert "PJSIP/slow-00000003" in warning.getMessage()
+    assert warning.exc_info is None  # the handler did not raise: no misleading traceback
 
 
 async def test_aclose_with_sessions_in_progress(make_server: MakeServer) -> None:
@@ -283,10 +366,12 @@ async def test_max_sessions_refuses_quickly_with_failure(make_server: MakeServer
     release.set()
     for fake in (first, second):
         await fake.expect(b"ANSWER\n", b"200 result=0\n")
+        await fake.expect_handled()
     await harness.wait_sessions(3)
     fourth = await harness.connect()
     await fourth.start()
     await fourth.expect(b"ANSWER\n", b"200 result=0\n")
+    await fourth.expect_handled()
     summaries = await harness.wait_sessions(4)
     assert summaries[-1].outcome is SessionOutcome.COMPLETED
 
@@ -296,13 +381,16 @@ async def test_summary_for_a_normal_session(make_server: MakeServer) -> None:
     asterisk = await harness.connect()
     await asterisk.start("ivr/sales?x=1", channel="PJSIP/alice-00000009")
     await asterisk.expect(b"ANSWER\n", b"200 result=0\n")
+    # The handler returned on a live channel: the mark is the last command, then the close.
+    await asterisk.expect_handled()
+    assert await asterisk.read_rest() == b""
     (summary,) = await harness.wait_sessions(1)
     assert summary.outcome is SessionOutcome.COMPLETED
     assert summary.env is not None
     assert summary.env.channel == "PJSIP/alice-00000009"
     assert (summary.route, summary.commands, summary.hung_up, summary.error) == (
         "ivr/sales",
-        1,
+        2,
         False,
         None,
     )
@@ -323,6 +411,7 @@ async def test_a_failing_summary_callback_does_not_hurt(
             asterisk = await connect_fake(server.port)
             await asterisk.start()
             await asterisk.expect(b"ANSWER\n", b"200 result=0\n")
+            await asterisk.expect_handled()
             assert await asterisk.read_rest() == b""
             await asterisk.close()
         await asyncio.sleep(0.05)

@@ -71,7 +71,8 @@ async def test_typed_helpers_against_a_scripted_asterisk(make_server: MakeServer
             (b"HANGUP\n", b"200 result=1\n"),
         ]
     )
-    assert await asterisk.read_rest() == b""  # the server closes when the handler returns
+    # The server closes when the handler returns; no handled mark after our own HANGUP.
+    assert await asterisk.read_rest() == b""
     await asterisk.close()
     (summary,) = await harness.wait_sessions(1)
     assert summary.outcome is SessionOutcome.COMPLETED
@@ -128,7 +129,7 @@ async def test_hangup_mid_session_then_511(make_server: MakeServer) -> None:
             (b'SET VARIABLE "IVR_RESULT" "abandoned"\n', b"200 result=1\n"),
         ]
     )
-    assert await asterisk.read_rest() == b""  # no FAILURE: the call is over anyway
+    assert await asterisk.read_rest() == b""  # no FAILURE, no mark: the call is over anyway
     (summary,) = await harness.wait_sessions(1)
     assert seen == {
         "dialstatus": "CANCEL",
@@ -185,9 +186,11 @@ async def test_520_usage_then_the_next_command_gets_its_own_reply(make_server: M
             ),
             (b"FROB\n", b"510 Invalid or unknown command\n"),
             (b'GET VARIABLE "CHANNEL"\n', b"200 result=1 (PJSIP/anonymous-00000000)\n"),
+            (asterisk.HANDLED_MARK, b"200 result=1\n"),
         ]
     )
-    await harness.wait_sessions(1)
+    (summary,) = await harness.wait_sessions(1)
+    assert summary.outcome is SessionOutcome.COMPLETED
     assert seen["code"] == 520
     assert str(seen["usage"]) == (
         "STREAM FILE: Invalid command syntax.  Proper usage follows:\n"
@@ -275,6 +278,9 @@ async def test_command_timeout_makes_the_session_unusable(make_server: MakeServe
     asterisk = await harness.connect()
     await asterisk.start()
     assert await asterisk.read_line() == b'GET VARIABLE "SLOW"\n'
+    # Nothing else is written (no mark either) until the server gives up with FAILURE.
+    assert await asterisk.read_line() == b"FAILURE\n"
+    await asterisk.close()
     await harness.wait_sessions(1)
     assert seen["after"] == "GET VARIABLE: session unusable (no reply to GET VARIABLE within 0.2 s)"
 
@@ -293,6 +299,9 @@ async def test_media_commands_are_not_bound_by_the_command_timeout(
     assert await asterisk.read_line() == b'STREAM FILE "long-prompt" "#" "0"\n'
     await asyncio.sleep(0.4)  # the prompt plays longer than command_timeout
     await asterisk.send(b"200 result=0 endpos=64000\n")
+    # The mark is a quick command again (bound by command_timeout); the outcome is not
+    # asserted, so a machine too slow to answer it in 0.1 s cannot make this test flaky.
+    await asterisk.expect_handled()
     await harness.wait_sessions(1)
     assert seen == [None]
 
@@ -304,6 +313,9 @@ async def test_idle_timeout_bounds_every_wait(make_server: MakeServer) -> None:
     harness = await make_server({"ivr": ivr}, idle_timeout=0.2)
     asterisk = await harness.connect()
     await asterisk.start()
+    assert await asterisk.read_line() == b'STREAM FILE "never-answered" "" "0"\n'
+    assert await asterisk.read_line() == b"FAILURE\n"  # a handler error: no mark
+    await asterisk.close()
     (summary,) = await harness.wait_sessions(1)
     assert summary.outcome is SessionOutcome.HANDLER_ERROR
     assert summary.error is not None
@@ -322,28 +334,43 @@ async def test_bad_argument_is_refused_before_anything_is_written(make_server: M
     asterisk = await harness.connect()
     await asterisk.start()
     await asterisk.expect(b'GET VARIABLE "X"\n', b"200 result=0\n")
+    await asterisk.expect_handled()
     await harness.wait_sessions(1)
     assert seen == [None]
 
 
 async def test_concurrent_commands_are_refused_not_queued(make_server: MakeServer) -> None:
     seen: list[str] = []
+    written = asyncio.Event()
     refused = asyncio.Event()
 
     async def ivr(session: AgiSession) -> None:
         first = asyncio.create_task(session.stream_file("menu", "1"))
-        await asyncio.sleep(0.05)
-        with pytest.raises(LocalProtocolError, match="STREAM FILE is still waiting"):
-            await session.answer()
-        refused.set()
-        seen.append(str(await first))
+        try:
+            # Ordered by events, not by a sleep: STREAM FILE is on the wire (the fake read it)
+            # before the second command is tried.
+            await written.wait()
+            try:
+                await session.answer()
+            except LocalProtocolError as exc:
+                # Recorded, not asserted here: a failed assertion inside the handler would
+                # only surface as a timeout in the test.
+                seen.append(str(exc))
+            refused.set()
+            seen.append(str(await first))
+        finally:
+            first.cancel()
 
     harness = await make_server({"ivr": ivr})
     asterisk = await harness.connect()
     await asterisk.start()
     assert await asterisk.read_line() == b'STREAM FILE "menu" "1" "0"\n'
+    written.set()
     await asyncio.wait_for(refused.wait(), 5)
     await asterisk.send(b"200 result=49 endpos=10\n")
-    assert await asterisk.read_rest() == b""  # ANSWER was never written
-    await harness.wait_sessions(1)
-    assert seen == ["1"]
+    # The next line is the handled mark: ANSWER was never written.
+    await asterisk.expect_handled()
+    assert await asterisk.read_rest() == b""
+    (summary,) = await harness.wait_sessions(1)
+    assert seen == ["ANSWER: STREAM FILE is still waiting for its reply", "1"]
+    assert (summary.outcome, summary.commands) == (SessionOutcome.COMPLETED, 2)

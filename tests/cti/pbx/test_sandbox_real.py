@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import re
 import socket
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -192,10 +193,64 @@ def test_without_cti_server_the_fallback_queue_rings_an_agent_phone(
     assert answered.count("hangup: phone ") == 1
     log = line.log_since(log_start)
     assert (
-        f"CTI fallback: agi://{line.agi_host}:{line.agi_port}/ivr unreachable "
+        f"CTI fallback: agi://{line.agi_host}:{line.agi_port}/ivr did not handle the call "
         "(AGISTATUS=FAILURE)" in log
     )
     assert "Playback" in log
+    assert 'Queue("PJSIP/anonymous-' in log
+
+
+@pytest.mark.parametrize("death", ["close_after_env", "reset_after_answer"])
+async def test_a_server_dying_mid_call_still_sends_the_caller_to_the_fallback(
+    line: PbxHandle, tmp_path: Path, death: str
+) -> None:
+    """A crashed or killed (kill -9) CTI server: the kernel closes its socket, with a FIN, or
+    an RST if input was left unread. res_agi takes either as "script completed" and sets
+    AGISTATUS=SUCCESS (res_agi.c run_agi: an empty read ends the loop without a failure).
+    The dialplan falls back anyway because the server never set CTI_HANDLED=1."""
+    seen: dict[str, object] = {}
+    died = asyncio.Event()
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            seen["env"] = await read_agi_env(reader)
+            if death == "reset_after_answer":
+                seen["answer"] = await agi_command(reader, writer, "ANSWER")
+                # SO_LINGER 0: close() sends RST, as the kernel does for a dead process
+                # whose socket still held unread input.
+                sock = writer.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()  # no FAILURE, no mark: just gone
+        finally:
+            died.set()
+
+    log_start = line.log_position()
+    phone = start_phone(line.phone_port("agent1001"), ring_ms=300, talk_ms=1500, log_dir=tmp_path)
+    try:
+        async with agi_listener(line, session):
+            caller = start_caller(
+                line.sip_port, "5550177", hold_ms=25000, timeout=45, log_dir=tmp_path
+            )
+            await asyncio.wait_for(died.wait(), 20)
+            await finish(caller, 45)
+    finally:
+        answered = phone.stop()
+
+    answered.check()
+    env = seen["env"]
+    assert isinstance(env, dict)
+    assert env["agi_extension"] == "5550177"
+    if death == "reset_after_answer":
+        assert seen["answer"] == "200 result=0"
+    # The agent answered, talked and hung up; Asterisk then hung up on the caller.
+    assert caller.stop().hangup == "remote"
+    assert answered.count("answered ") == 1
+    log = line.log_since(log_start)
+    assert (
+        f"CTI fallback: agi://{line.agi_host}:{line.agi_port}/ivr did not handle the call "
+        "(AGISTATUS=SUCCESS)" in log
+    )
+    assert re.search(r'GotoIf\("PJSIP/[^"]+", "1\?cti-fallback,s,1"\)', log)
     assert 'Queue("PJSIP/anonymous-' in log
 
 
