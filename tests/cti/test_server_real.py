@@ -38,7 +38,7 @@ from support.server import (
     free_tcp_port,
     real_server_settings,
 )
-from support.sipp import SippProcess, start_caller
+from support.sipp import SippProcess, start_caller, start_phone
 
 from cti.agi import AgiSession, SessionOutcome, SessionSummary
 from cti.ami import AmiClient, AmiClientConfig, Event
@@ -253,6 +253,37 @@ async def test_line_check_reads_the_key_and_sets_linecheck_digit(
     assert [getattr(r, "digit", None) for r in logged] == ["7"], [r.message for r in logged]
     assert result.hangup == "remote"
     assert ended.call.caller_num == ANI
+
+
+async def test_an_agent_phone_dialing_600_reaches_the_line_check_via_originate(
+    line: PbxHandle, tmp_path: Path
+) -> None:
+    # The server originates (AMI, always Async) from agent1001's phone into cti-originate,
+    # extension 600: the phone rings and answers, then the dialplan runs the "linecheck"
+    # FastAGI route. The phone presses nothing and hangs up after 3 s, during the wait.
+    phone = start_phone(line.phone_port("agent1001"), ring_ms=200, talk_ms=3000, log_dir=tmp_path)
+    server = Server(real_server_settings(line))
+    bus = BusRecorder(server.bus)
+    try:
+        async with server:
+            await _connected(server)
+            result = await server.ami.originate(
+                "PJSIP/agent1001", context="cti-originate", exten="600", timeout=10
+            )
+            summary = await bus.wait_for(SessionSummary, within=20)
+            response = await bus.wait_for(
+                Event, lambda e: e.name == "OriginateResponse" and e.action_id == result.action_id
+            )
+            ended = await bus.wait_for(CallEnded, within=10)
+    finally:
+        phone.stop().check()
+    assert response.get("Response") == "Success", response
+    assert summary.route == "linecheck"
+    assert summary.env is not None
+    assert summary.env.channel.startswith("PJSIP/agent1001-")
+    assert summary.env.uniqueid == result.channel_id, "ChannelId names the new channel at once"
+    assert summary.outcome is SessionOutcome.HANGUP, summary
+    assert ended.call.linkedid == result.channel_id
 
 
 # -- 2. Asterisk restarts or dies under a live call: reconnect, resync, no ghosts ----------

@@ -14,7 +14,7 @@ from cti.agi import HANDLED_VARIABLE, AgiServer, AgiServerConfig, AgiSession, Se
 from cti.errors import AgiError, ConfigError, CtiError
 
 if TYPE_CHECKING:
-    from conftest import FakeAsterisk, MakeServer
+    from support.fake_agi import FakeAsterisk, MakeServer
 
 
 async def answer_and_leave(session: AgiSession) -> None:

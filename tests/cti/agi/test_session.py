@@ -11,7 +11,7 @@ from cti.agi import AgiSession, SessionOutcome
 from cti.errors import AgiCommandError, AgiError, AgiHangup, LocalProtocolError
 
 if TYPE_CHECKING:
-    from conftest import MakeServer
+    from support.fake_agi import MakeServer
 
 
 async def test_typed_helpers_against_a_scripted_asterisk(make_server: MakeServer) -> None:
