@@ -96,6 +96,16 @@ async def _connected(server: Server) -> None:
     await eventually("the first resync", lambda: server.tracker.resyncs >= 1, 10)
 
 
+async def _reconnected_and_resynced(server: Server, reconnects: int, resyncs: int) -> None:
+    """The AMI client logged in again by itself and the resync after it has run."""
+    await eventually(
+        "the AMI client to log in again by itself",
+        lambda: server.ami.stats.reconnects > reconnects,
+        30,
+    )
+    await eventually("the resync after the reconnect", lambda: server.tracker.resyncs > resyncs, 15)
+
+
 def _call_to_ivr(line: PbxHandle, tmp_path: Path, **options: Any) -> SippProcess:
     """A trunk call to the DNIS; it stays on the line (60 s) until Asterisk hangs up."""
     options.setdefault("hold_ms", 60_000)
@@ -303,14 +313,7 @@ async def test_core_restart_now_reconnects_resyncs_and_leaves_no_ghosts(
             resyncs, reconnects = server.tracker.resyncs, server.ami.stats.reconnects
             mark = bus.mark()
             await asyncio.to_thread(line.restart)
-            await eventually(
-                "the AMI client to log in again by itself",
-                lambda: server.ami.stats.reconnects > reconnects,
-                30,
-            )
-            await eventually(
-                "the resync after the reconnect", lambda: server.tracker.resyncs > resyncs, 15
-            )
+            await _reconnected_and_resynced(server, reconnects, resyncs)
         finally:
             caller.stop()
         died = await bus.wait_for(SessionSummary)
@@ -368,14 +371,7 @@ async def test_sigkilled_asterisk_leaves_ghosts_that_the_resync_removes(
             assert server.calls.channel(channel.uniqueid) is not None
             assert server.calls.call(channel.linkedid) is not None
             await asyncio.to_thread(line.sandbox.up)
-            await eventually(
-                "the AMI client to log in again by itself",
-                lambda: server.ami.stats.reconnects > reconnects,
-                30,
-            )
-            await eventually(
-                "the resync after the reconnect", lambda: server.tracker.resyncs > resyncs, 15
-            )
+            await _reconnected_and_resynced(server, reconnects, resyncs)
         finally:
             caller.stop()
         died = await bus.wait_for(SessionSummary)
