@@ -23,10 +23,11 @@ from pathlib import Path
 
 from cti import __version__
 from cti.errors import ConfigError, CtiError
-from cti.pbx import AgentPhone, Sandbox, SandboxConfig, SandboxStatus
+from cti.pbx import Sandbox, SandboxStatus
 from cti.settings import Settings, load_settings
+from cti.wiring import ivr_paths, sandbox_config, sound_catalog
 
-__all__ = ["main", "sandbox_config"]
+__all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,8 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         settings = load_settings(args.config, environ=os.environ, overrides=args.overrides)
         if args.command == "check-config":
-            print(f"configuration OK ({args.config or 'defaults and config/ctiserver.yaml'})")
-            return 0
+            return _check_config(settings, args)
         if args.command == "pbx":
             return _pbx(settings, args)
         from cti.logs import configure_logging
@@ -86,33 +86,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def sandbox_config(settings: Settings) -> SandboxConfig:
-    """The sandbox instance that serves these settings: same AMI user, ports and agents."""
-    pbx = settings.pbx
-    templates = pbx.template_dir or settings.config_dir / "asterisk"
-    return SandboxConfig(
-        ami_secret=settings.ami.secret.get_secret_value(),
-        ami_username=settings.ami.username,
-        ami_port=settings.ami.port,
-        cache_dir=pbx.cache_dir.expanduser(),
-        root=pbx.root.expanduser() if pbx.root else None,
-        instance=pbx.instance,
-        mirror=pbx.mirror,
-        suite=pbx.suite,
-        sip_port=pbx.sip_port,
-        rtp_start=pbx.rtp_start,
-        rtp_end=pbx.rtp_end,
-        # Asterisk dials the address we listen on; a wildcard listener is reached on loopback.
-        agi_host="127.0.0.1" if settings.agi.host in ("0.0.0.0", "::") else settings.agi.host,
-        agi_port=settings.agi.port,
-        agents=tuple(
-            AgentPhone(a.endpoint, a.password.get_secret_value(), contact=a.contact)
-            for a in pbx.agents
-        ),
-        fallback_timeout=pbx.fallback_timeout,
-        # None lets the sandbox use the repository's templates (the default config_dir).
-        template_dir=templates if (templates / "asterisk.conf").is_file() else None,
-    )
+def _check_config(settings: Settings, args: argparse.Namespace) -> int:
+    """Validate everything the server would load at start, print the verdict."""
+    from ivr.loader import describe_config, load_ivr_config
+
+    print(f"settings OK ({args.config or 'defaults and config/ctiserver.yaml'})")
+    catalog = sound_catalog(settings)
+    config = load_ivr_config(ivr_paths(settings), catalog=catalog)
+    print(f"IVR OK, version {config.version}")
+    print(describe_config(config))
+    if catalog is None:
+        print("note: sound prompts not checked (no sandbox root, set ivr.sounds_dir)")
+    return 0
 
 
 def _pbx(settings: Settings, args: argparse.Namespace) -> int:

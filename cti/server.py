@@ -34,8 +34,11 @@ from cti.diagnostics import line_check
 from cti.errors import CtiError
 from cti.health import Health, PbxConnectionChanged
 from cti.metrics import build_registry
+from cti.queue_summary import QueueSummaryFeed
 from cti.settings import Settings
 from cti.web import build_web_app
+from cti.wiring import build_ivr
+from ivr.registry import IvrReloaded
 
 __all__ = ["Server", "serve"]
 
@@ -88,12 +91,20 @@ class Server:
             ),
             on_session_end=self._on_agi_session_end,
         )
+        # The IVR: flows loaded and validated now (an invalid configuration stops the start),
+        # run per call on the "ivr" route the dialplan dials.
+        self.ivr = build_ivr(settings, clock=clock, publish=self.bus.publish)
+        self.queue_feed = QueueSummaryFeed(self.ami, self.ivr.queues.update)
+        self.ami.add_resync_hook(self.queue_feed.resync)
         # "linecheck" is a diagnostic route an admin can dial to prove the FastAGI path works
-        # end to end (prompt out, DTMF in). The "ivr" route belongs to the IVR engine; while
-        # none is registered, Asterisk's dialplan fallback (AGISTATUS=FAILURE) takes the call.
-        self.agi.route("linecheck", line_check)
-        for path, handler in (routes or {}).items():
+        # end to end (prompt out, DTMF in). Explicit ``routes`` (tests, embedding) come first
+        # and may take over "ivr".
+        extra = dict(routes or {})
+        for path, handler in extra.items():
             self.agi.route(path, handler)
+        self.agi.route("linecheck", line_check)
+        if "ivr" not in extra:
+            self.agi.route("ivr", self.ivr.handler)
 
         self._started_at = clock()
         self.registry = build_registry(
@@ -101,17 +112,20 @@ class Server:
                 "ami": self._ami_stats,
                 "agi": self._agi_stats,
                 "calls": self._call_stats,
+                "ivr": self._ivr_stats,
                 "server": lambda: {"uptime_seconds": self._clock() - self._started_at},
             }
         )
         self._web_runner: web.AppRunner | None = None
         self._pbx_up = False
         self._ami_task: asyncio.Task[None] | None = None
+        self._feed_task: asyncio.Task[None] | None = None
 
     # -- wiring callbacks (run inside the AMI reader: quick, never awaiting) -----------------
 
     def _on_ami_event(self, event: Event) -> None:
         self.tracker.on_ami_event(event.name, event.to_dict())
+        self.queue_feed.on_event(event)
         self.bus.publish(event)
 
     def _on_ami_state(self, state: ConnectionState) -> None:
@@ -157,6 +171,18 @@ class Server:
             "resyncs_total": float(self.tracker.resyncs),
         }
 
+    def _ivr_stats(self) -> dict[str, float]:
+        return {
+            "reloads_total": float(self.ivr.registry.reloads),
+            "failed_reloads_total": float(self.ivr.registry.failed_reloads),
+            "tts_renders_total": float(self.ivr.tts.renders),
+            "callbacks_pending": float(len(self.ivr.callbacks.pending())),
+        }
+
+    def reload_ivr(self) -> IvrReloaded:
+        """Apply a changed IVR configuration (SIGHUP, POST /admin/ivr/reload)."""
+        return self.ivr.registry.reload()
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     @property
@@ -170,7 +196,8 @@ class Server:
         try:
             await self.agi.start()
             self._web_runner = web.AppRunner(
-                build_web_app(self.health, self.registry), access_log=None
+                build_web_app(self.health, self.registry, reload_ivr=self.reload_ivr),
+                access_log=None,
             )
             await self._web_runner.setup()
             site = web.TCPSite(self._web_runner, self.settings.http.host, self.settings.http.port)
@@ -178,7 +205,9 @@ class Server:
         except OSError as exc:
             await self._stop()
             raise CtiError(f"cannot listen: {exc.strerror or exc}") from exc
-        self._ami_task = asyncio.get_running_loop().create_task(self.ami.run(), name="ami")
+        loop = asyncio.get_running_loop()
+        self._ami_task = loop.create_task(self.ami.run(), name="ami")
+        self._feed_task = loop.create_task(self.queue_feed.run(), name="queue-figures")
         _log.info(
             "ctiserver %s up: FastAGI %s:%d, HTTP %s:%d, AMI %s:%d",
             __version__,
@@ -200,11 +229,12 @@ class Server:
         await self._stop()
 
     async def _stop(self) -> None:
-        if self._ami_task is not None:
-            self._ami_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ami_task
-            self._ami_task = None
+        for task in (self._feed_task, self._ami_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._feed_task = self._ami_task = None
         await self.agi.aclose()
         if self._web_runner is not None:
             await self._web_runner.cleanup()
@@ -220,8 +250,10 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with Server(settings):
+        async with Server(settings) as server:
+            # SIGHUP: re-read the IVR flows (the classic "reload your configuration" signal).
+            loop.add_signal_handler(signal.SIGHUP, server.reload_ivr)
             await stop.wait()
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)

@@ -31,6 +31,7 @@ __all__ = [
     "AgiSettings",
     "AmiSettings",
     "HttpSettings",
+    "IvrSettings",
     "LogSettings",
     "PbxSettings",
     "Settings",
@@ -139,12 +140,38 @@ class PbxSettings(_Section):
     )
 
 
+class IvrSettings(_Section):
+    """IVR flows (``ivr/``) and the interim services they use until the CRM and ACD land.
+
+    Relative paths are relative to ``config_dir``.
+    """
+
+    flows: tuple[Path, ...] = (Path("ivr"),)
+    customers: Path | None = Field(
+        Path("customers.yaml"), description="demo customer records for lookups (until the CRM)"
+    )
+    sounds_dir: Path | None = Field(
+        None, description="Asterisk sounds checked by check-config; default: the sandbox's"
+    )
+    tts_dir: Path | None = Field(
+        None, description="where TTS prompts are written; default: the sandbox instance's"
+    )
+    tts_asterisk_dir: str | None = Field(
+        None, description="the same folder as Asterisk sees it; default: the sandbox's"
+    )
+    tts_voice: str = Field("en", pattern=r"^[A-Za-z0-9_+-]{1,40}$")
+    queue_timeout: int = Field(
+        300, ge=5, description="seconds in an app_queue queue before the flow's on_failure"
+    )
+
+
 class Settings(_Section):
     ami: AmiSettings = AmiSettings()
     agi: AgiSettings = AgiSettings()
     http: HttpSettings = HttpSettings()
     log: LogSettings = LogSettings()
     pbx: PbxSettings = PbxSettings()
+    ivr: IvrSettings = IvrSettings()
     # Where the config files were read from; relative paths in later sections resolve here.
     config_dir: Path = Path("config")
 

@@ -7,15 +7,21 @@ Prometheus text format.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from cti.health import Health
+from ivr.registry import IvrReloaded
 
 __all__ = ["HEALTH_KEY", "build_web_app"]
 
+ReloadIvr = Callable[[], IvrReloaded]
+
 HEALTH_KEY = web.AppKey("health", Health)
 _REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
+_RELOAD_KEY: web.AppKey[ReloadIvr] = web.AppKey("reload_ivr")
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -28,10 +34,25 @@ async def _metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def build_web_app(health: Health, registry: CollectorRegistry) -> web.Application:
+async def _reload_ivr(request: web.Request) -> web.Response:
+    # Admin endpoints listen where http.host says (loopback by default): the console issue
+    # adds authentication before anything here is exposed further.
+    result = request.app[_RELOAD_KEY]()
+    body = {"ok": result.ok, "version": result.version, "previous": result.previous}
+    if not result.ok:
+        body["error"] = result.error
+    return web.json_response(body, status=200 if result.ok else 422)
+
+
+def build_web_app(
+    health: Health, registry: CollectorRegistry, *, reload_ivr: ReloadIvr | None = None
+) -> web.Application:
     app = web.Application()
     app[HEALTH_KEY] = health
     app[_REGISTRY_KEY] = registry
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
+    if reload_ivr is not None:
+        app[_RELOAD_KEY] = reload_ivr
+        app.router.add_post("/admin/ivr/reload", _reload_ivr)
     return app

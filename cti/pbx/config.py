@@ -192,7 +192,8 @@ class InstanceLayout:
         return INSTANCES_DIR / self.instance
 
     def inner(self, name: str) -> PurePosixPath:
-        """A per-instance folder (etc, run, log, spool, lib, cache) as the chroot sees it."""
+        """A per-instance folder (etc, run, log, spool, lib, cache, tts) as the chroot sees
+        it."""
         return self.inner_dir / name
 
     def host(self, inner: PurePosixPath) -> Path:
@@ -201,7 +202,17 @@ class InstanceLayout:
 
     @property
     def subdirs(self) -> tuple[str, ...]:
-        return ("etc", "run", "log", "spool", "lib", "cache")
+        return ("etc", "run", "log", "spool", "lib", "cache", "tts")
+
+    @property
+    def tts_inner(self) -> PurePosixPath:
+        """The TTS cache as Asterisk sees it (what STREAM FILE is given, see ivr/tts.py)."""
+        return self.inner("tts")
+
+    @property
+    def tts_dir(self) -> Path:
+        """The TTS cache on the host: inside the root, where the chrooted Asterisk reads it."""
+        return self.host(self.tts_inner)
 
     @property
     def asterisk_conf(self) -> PurePosixPath:

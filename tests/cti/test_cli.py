@@ -27,7 +27,10 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 def test_check_config_accepts_the_demo_configuration(capsys: pytest.CaptureFixture[str]) -> None:
     demo = Path(__file__).parents[2] / "config" / "ctiserver.yaml"
     assert main(["--config", str(demo), "check-config"]) == 0
-    assert "configuration OK" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "settings OK" in out
+    assert "IVR OK, version " in out
+    assert "main: 19 nodes" in out
 
 
 def test_check_config_names_file_line_and_key(
@@ -39,6 +42,29 @@ def test_check_config_names_file_line_and_key(
     err = capsys.readouterr().err
     assert f"{bad}:3" in err
     assert "ami.port" in err
+    assert "Traceback" not in err
+
+
+def test_check_config_rejects_a_broken_ivr_flow_with_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flows = tmp_path / "ivr"
+    flows.mkdir()
+    (flows / "main.yaml").write_text(
+        "default_flow: main\n"
+        "flows:\n"
+        "  main:\n"
+        "    start: hello\n"
+        "    nodes:\n"
+        "      hello: {kind: play, prompts: [{tts: Hi}], next: menu}\n",
+        encoding="utf-8",
+    )
+    settings = tmp_path / "cti.yaml"
+    settings.write_text("ivr:\n  flows: [ivr]\n  customers: null\n", encoding="utf-8")
+    assert main(["--config", str(settings), "check-config"]) == 2
+    err = capsys.readouterr().err
+    assert f"{flows / 'main.yaml'}:6" in err
+    assert "menu" in err
     assert "Traceback" not in err
 
 
@@ -57,11 +83,14 @@ def _free_port() -> int:
 def test_run_serves_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     http_port, agi_port, ami_port = _free_port(), _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CTISERVER__")}
+    demo = Path(__file__).parents[2] / "config" / "ctiserver.yaml"
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "cti.cli",
+            "--config",
+            str(demo),
             "--set",
             f"http.port={http_port}",
             "--set",
@@ -104,8 +133,8 @@ def test_run_serves_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None
 
 
 def test_sandbox_config_follows_the_server_settings(tmp_path: Path) -> None:
-    from cti.cli import sandbox_config
     from cti.settings import load_settings
+    from cti.wiring import sandbox_config
 
     settings = load_settings(
         environ={},

@@ -178,8 +178,8 @@ async def test_metrics_expose_component_counters(fake: FakeAsterisk) -> None:
 async def test_agi_listener_and_linecheck_route_are_up(fake: FakeAsterisk) -> None:
     async with Server(_settings(fake)) as server:
         assert server.agi.handler_for("linecheck") is not None
-        # The IVR route belongs to the IVR engine: until then Asterisk's fallback takes calls.
-        assert server.agi.handler_for("ivr") is None
+        # The dialplan's "ivr" route runs the IVR flows.
+        assert server.agi.handler_for("ivr") is server.ivr.handler
         _reader, writer = await asyncio.open_connection("127.0.0.1", server.agi.port)
         writer.close()
         await writer.wait_closed()
