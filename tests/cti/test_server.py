@@ -7,14 +7,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 
 import aiohttp
 import pytest
 
+from cti.ami import Message
 from cti.ami.fake import FakeAsterisk
 from cti.calls import CallEnded, CallStarted, ChannelPhase, ModelResynced
 from cti.server import Server
 from cti.settings import Settings, load_settings
+from ivr.ports import QueueFigures
 
 
 def _settings(fake: FakeAsterisk) -> Settings:
@@ -184,3 +187,99 @@ async def test_agi_listener_and_linecheck_route_are_up(fake: FakeAsterisk) -> No
         writer.close()
         await writer.wait_closed()
         await _eventually(lambda: server.agi.stats.early_disconnects == 1)
+
+
+def _queue_summary(fake: FakeAsterisk, queues: dict[str, tuple[int, int]]) -> None:
+    """Make the fake answer QueueSummary like app_queue: (available, holdtime) per queue."""
+
+    def respond(action: object) -> list[list[tuple[str, str]]]:
+        assert isinstance(action, Message)
+        aid = [("ActionID", action.action_id or "")]
+        blocks = [[("Response", "Success"), *aid, ("EventList", "start")]]
+        for name, (available, hold) in queues.items():
+            blocks.append(
+                [
+                    ("Event", "QueueSummary"),
+                    *aid,
+                    ("Queue", name),
+                    ("LoggedIn", "2"),
+                    ("Available", str(available)),
+                    ("Callers", "0"),
+                    ("HoldTime", str(hold)),
+                    ("TalkTime", "0"),
+                    ("LongestHoldTime", "0"),
+                ]
+            )
+        blocks.append(
+            [
+                ("Event", "QueueSummaryComplete"),
+                *aid,
+                ("EventList", "Complete"),
+                ("ListItems", str(len(queues))),
+            ]
+        )
+        return blocks
+
+    fake.responders["queuesummary"] = respond
+
+
+async def test_queue_figures_follow_app_queue_without_polling(fake: FakeAsterisk) -> None:
+    figures = {"support": (0, 0)}
+    _queue_summary(fake, figures)
+    async with Server(_settings(fake)) as server:
+        await server.ami.wait_connected(5)
+        # Asked once after login...
+        await _eventually(lambda: server.queue_feed.refreshes == 1)
+        assert server.ivr.queues.figures("support") == QueueFigures(0, None)
+        asked = len(fake.actions("QueueSummary"))
+        # ...not again while nothing happens...
+        await asyncio.sleep(0.3)
+        assert len(fake.actions("QueueSummary")) == asked
+        # ...and again when app_queue says a member changed.
+        figures["support"] = (2, 42)
+        fake.emit("QueueMemberStatus", [("Queue", "support"), ("Status", "1")])
+        await _eventually(lambda: server.ivr.queues.figures("support").agents_available == 2)
+        assert server.ivr.queues.figures("support") == QueueFigures(2, 42.0)
+
+
+async def test_ivr_reload_endpoint_applies_or_refuses(fake: FakeAsterisk, tmp_path: Path) -> None:
+    flows = tmp_path / "ivr"
+    flows.mkdir()
+    good = (
+        "default_flow: main\n"
+        "flows:\n"
+        "  main:\n"
+        "    start: bye\n"
+        "    nodes:\n"
+        "      bye: {kind: hangup, prompts: [{tts: Goodbye}]}\n"
+    )
+    (flows / "main.yaml").write_text(good, encoding="utf-8")
+    config = tmp_path / "cti.yaml"
+    config.write_text(
+        f"ami: {{port: {fake.port}, username: {fake.username}, secret: {fake.secret}}}\n"
+        "agi: {port: 0}\n"
+        "http: {port: 0}\n"
+        "ivr: {flows: [ivr], customers: null}\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(config, environ={})
+    async with Server(settings) as server, aiohttp.ClientSession() as http:
+        first = server.ivr.registry.current.version
+        url = f"http://127.0.0.1:{server.http_port}/admin/ivr/reload"
+
+        (flows / "main.yaml").write_text(good.replace("Goodbye", "Bye now"), encoding="utf-8")
+        async with http.post(url) as response:
+            assert response.status == 200
+            body = await response.json()
+        assert body["ok"] is True
+        assert body["previous"] == first
+        assert body["version"] == server.ivr.registry.current.version != first
+
+        (flows / "main.yaml").write_text(good.replace("kind: hangup", "kind: hangpu"), "utf-8")
+        async with http.post(url) as response:
+            assert response.status == 422
+            refused = await response.json()
+        assert refused["ok"] is False
+        assert f"{flows / 'main.yaml'}:6" in refused["error"]
+        assert "hangpu" in refused["error"]
+        assert server.ivr.registry.current.version == body["version"]
