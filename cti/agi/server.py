@@ -351,6 +351,17 @@ class AgiServer:
         except RemoteProtocolError as exc:
             report.end(SessionOutcome.PROTOCOL_ERROR, str(exc))
             _log.warning("FastAGI %s %s: %s", peer, env.channel, exc)
+        except CtiError as exc:
+            # One of ours, raised on purpose with a message that says what went wrong (e.g.
+            # an IVR flow with no exit for an error): a traceback would only add noise.
+            report.end(SessionOutcome.HANDLER_ERROR, f"{type(exc).__name__}: {exc}")
+            _log.warning(
+                "FastAGI handler for %r gave up on %s (%s): %s",
+                env.path,
+                env.channel,
+                env.uniqueid,
+                exc,
+            )
         except Exception as exc:
             report.end(SessionOutcome.HANDLER_ERROR, f"{type(exc).__name__}: {exc}")
             _log.exception(
