@@ -5,18 +5,21 @@ configuration (the call keeps that version to the end), run the flow engine over
 and end. What the dialplan does next follows from how the handler ends:
 
 - normal return (the flow hung up, queued, transferred, took a message, or the caller left):
-  the AGI server marks the call handled (``CTI_HANDLED=1``) and the dialplan hangs up;
+  the handler hangs up a call still up (see ``_end_call`` for why it does not leave that to
+  the dialplan), and the AGI server marks a call it finds live handled (``CTI_HANDLED=1``);
 - ``IvrFlowFailed`` raised (a node failed with no error exit): the AGI server answers
   ``FAILURE`` and the dialplan's fallback queue takes the caller: never a dead line.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 
 from cti.agi import AgiSession
-from cti.errors import CtiError
+from cti.errors import AgiHangup, CtiError
 from ivr.agi_control import AgiCallControl
 from ivr.engine import FlowEngine
 from ivr.ports import CallbackStore, CallInfo, CustomerDirectory, PromptResolver, QueueGateway
@@ -76,6 +79,10 @@ class IvrHandler:
             publish=self._publish,
         )
         call = call_info(session)
+        # The AGI environment has no linkedid; the call model and the CRM log key calls by it.
+        linkedid = await session.get_full_variable("${CHANNEL(linkedid)}")
+        if linkedid:
+            call = dataclasses.replace(call, linkedid=linkedid)
         path = await engine.run(AgiCallControl(session), call)
         _log.info(
             "IVR %s on %s ended: %s %s",
@@ -87,3 +94,19 @@ class IvrHandler:
         )
         if path.outcome == "error":
             raise IvrFlowFailed(f"flow {path.flow!r} failed: {path.detail}")
+        await _end_call(session)
+
+
+async def _end_call(session: AgiSession) -> None:
+    """Hang up a call whose flow is over (a queue or transfer that ended, a message left).
+
+    Left to the dialplan, such a call could be served twice: it hangs up a handled call only
+    while ``AGISTATUS`` is not ``FAILURE`` (config/asterisk/extensions.conf), and res_agi
+    ends the AGI with ``FAILURE`` once any command of the call failed (res_agi.c,
+    ``run_agi``), a missing prompt the flow recovered from included. The caller who has just
+    talked to the operator would then be queued again in the fallback.
+    """
+    if session.hung_up or session.closed:
+        return
+    with contextlib.suppress(AgiHangup):  # gone meanwhile: nothing left to end
+        await session.hangup()

@@ -269,7 +269,8 @@ class AppQueueGateway(QueueGateway):
     ``enqueue`` (all on the caller's channel):
 
     1. screen-pop data: one ``CTI_POP_<KEY>`` variable per item (see ``pop_variables``), and
-       ``CTI_POP_KEYS`` listing them, set with a ``__`` prefix so the agent's channel that
+       ``CTI_POPS`` listing them (not ``CTI_POP_KEYS``, which is the screen-pop item
+       ``keys``: the caller's key presses), set with a ``__`` prefix so the agent's channel that
        app_queue dials inherits them (main/channel.c, ast_channel_inherit_variables): an AMI
        or AGI consumer on either side reads them; ``CTI_SKILLS`` (``english:3,...``) for
        information, since app_queue has no skills; ``QUEUE_PRIO`` = the request's priority,
@@ -318,7 +319,7 @@ class AppQueueGateway(QueueGateway):
         for name, value in variables.items():
             await control.set_variable(f"__{name}", value)
         keys = ",".join(name.removeprefix("CTI_POP_") for name in variables)
-        await control.set_variable("__CTI_POP_KEYS", keys)
+        await control.set_variable("__CTI_POPS", keys)
         skills = ",".join(f"{skill}:{level}" for skill, level in request.skills.items())
         await control.set_variable("__CTI_SKILLS", skills)
         await control.set_variable("QUEUE_PRIO", str(request.priority))

@@ -230,15 +230,25 @@ class AgiSession:
     ) -> str | None:
         """Play ``prompt``; return the escape digit pressed, or ``None`` if it played out.
 
-        Result -1 raises ``AgiError``: Asterisk sends it both for a missing sound file and for
-        a hang-up during playback, and cannot tell them apart in the reply. After a hang-up
-        the next command raises ``AgiHangup``. Asterisk also remembers the failure: when the
-        AGI ends, ``AGISTATUS`` is ``FAILURE`` (res_agi.c, ``run_agi``), so the dialplan
-        takes its fallback unless the handler moves or hangs up the call.
+        Result -1 means a missing sound file or a hang-up during playback. The ``endpos`` tells
+        them apart (res_agi.c, ``handle_streamfile``): a file that cannot be opened is answered
+        with ``endpos=<offset>`` (the position asked for), a playback cut short by a hang-up
+        with the position it reached. So -1 with ``endpos`` past ``offset`` raises
+        ``AgiHangup`` (the caller left mid-prompt: no error of ours), and any other -1
+        ``AgiError`` (a missing file, or a hang-up before the first frame, which the next
+        command then reports as ``AgiHangup``). A missing file is also remembered by
+        Asterisk: when the AGI ends, ``AGISTATUS`` is ``FAILURE`` (res_agi.c, ``run_agi``), so
+        the dialplan takes its fallback unless the handler moves or hangs up the call.
         """
         reply = await self.command(
             "STREAM FILE", prompt, escape_digits, str(offset), reply_timeout=self._timeouts.media
         )
+        if reply.result_int == -1 and reply.endpos is not None and reply.endpos > offset:
+            self._note_hangup()
+            raise AgiHangup(
+                f"STREAM FILE {prompt!r}: the channel hung up during playback "
+                f"(endpos={reply.endpos})"
+            )
         return _digit(reply, f"STREAM FILE {prompt!r}")
 
     async def get_data(

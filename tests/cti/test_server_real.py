@@ -586,12 +586,14 @@ def test_ctiserver_run_follows_asterisk_down_and_up_and_stops_on_sigterm(
         f"http.port={http_port}",
         "log.format=json",
         "log.level=INFO",
+        # The repository's flows and customers (the working directory has none).
+        f"config_dir={Path(__file__).parents[2] / 'config'}",
     ]
     command = [sys.executable, "-m", "cti.cli"]
     for item in overrides:
         command += ["--set", item]
     # No CTISERVER__ variables from the caller's environment, and a working directory without
-    # config/ctiserver.yaml: the options above are the whole configuration.
+    # config/ctiserver.yaml: the options above (and the defaults) are the whole configuration.
     env = {k: v for k, v in os.environ.items() if not k.startswith("CTISERVER__")}
     with log.open("wb") as out:
         proc = subprocess.Popen(

@@ -276,7 +276,7 @@ async def test_enqueue_sets_pop_data_then_runs_queue() -> None:
     assert call.log == [
         ("set", "__CTI_POP_ACCOUNT", "100200"),
         ("set", "__CTI_POP_CUSTOMER_TIER", "gold"),
-        ("set", "__CTI_POP_KEYS", "ACCOUNT,CUSTOMER_TIER"),
+        ("set", "__CTI_POPS", "ACCOUNT,CUSTOMER_TIER"),
         ("set", "__CTI_SKILLS", "english:3,billing:1"),
         ("set", "QUEUE_PRIO", "5"),
         ("set", "QUEUESTATUS", ""),
@@ -441,7 +441,7 @@ async def test_app_queue_refuses_times_out_and_connects(line: PbxHandle, tmp_pat
         answered = AppQueueGateway(timeout=20)
         outcomes.append(await answered.enqueue(request(queue="support", account="100200"), call))
         seen["pop"] = await call.get_variable("CTI_POP_ACCOUNT")
-        seen["keys"] = await call.get_variable("CTI_POP_KEYS")
+        seen["keys"] = await call.get_variable("CTI_POPS")
 
     caller = start_caller(line.sip_port, "8000", hold_ms=40000, log_dir=tmp_path)
     try:

@@ -6,20 +6,30 @@
 - ``BusRecorder``: everything published on a server's bus, in order;
 - ``HoldingIvr``: a FastAGI handler that answers, plays a prompt, reads a key and then holds
   the call (the channel stays live in Asterisk) until the test releases it;
-- ``finish_caller``: wait for a SIPp caller without blocking the event loop.
+- ``finish_caller``: wait for a SIPp caller without blocking the event loop;
+- ``follow_ivr_call``: the IVR path of one SIPp call (found by its caller name) and how the
+  caller ended;
+- ``with_ivr_flows``: the same settings with other IVR flow files;
+- ``LogRecorder``: every log record (DEBUG included) of a block, for tests that must prove
+  something is *not* logged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
 from typing import TypeVar
 
 from cti.agi import AgiEnvironment, AgiSession
 from cti.bus import EventBus, Unsubscribe
 from cti.settings import Settings, load_settings
+from ivr.path import CallerPath, IvrFinished
 from support.pbx import PbxHandle
 from support.sipp import SippProcess, SippResult
 
@@ -27,10 +37,14 @@ __all__ = [
     "ALL_KEYS",
     "BusRecorder",
     "HoldingIvr",
+    "IvrCall",
+    "LogRecorder",
     "eventually",
     "finish_caller",
+    "follow_ivr_call",
     "free_tcp_port",
     "real_server_settings",
+    "with_ivr_flows",
 ]
 
 ALL_KEYS = "0123456789*#"
@@ -42,10 +56,15 @@ def real_server_settings(pbx: PbxHandle, *overrides: str) -> Settings:
 
     The FastAGI listener takes the port the instance's dialplan dials; HTTP gets a free port.
     Reconnects are quick (0.2-1 s) and the keepalive short, so a restart is noticed at once.
+    The sandbox root and instance are the fixture's, so what the server writes for Asterisk
+    (TTS prompts) lands where this instance reads it, and ``sound:`` prompts are checked
+    against this root's sounds, even when the tests' root is not the default one.
     """
     return load_settings(
         environ={},
         overrides=(
+            f"pbx.root={pbx.config.root_dir}",
+            f"pbx.instance={pbx.config.instance}",
             f"ami.port={pbx.ami_port}",
             f"ami.username={pbx.ami_username}",
             f"ami.secret={pbx.ami_secret}",
@@ -59,6 +78,13 @@ def real_server_settings(pbx: PbxHandle, *overrides: str) -> Settings:
             "http.port=0",
             *overrides,
         ),
+    )
+
+
+def with_ivr_flows(settings: Settings, *flows: Path) -> Settings:
+    """``settings`` with ``ivr.flows`` replaced (a tuple cannot be given as ``--set`` text)."""
+    return settings.model_copy(
+        update={"ivr": settings.ivr.model_copy(update={"flows": tuple(flows)})}
     )
 
 
@@ -180,3 +206,76 @@ async def finish_caller(caller: SippProcess, within: float) -> SippResult:
     finally:
         caller.stop()
     return result.check()
+
+
+@dataclass(frozen=True)
+class IvrCall:
+    """One real call through the IVR: the path the server published for it, and how the SIPp
+    caller saw the call end."""
+
+    path: CallerPath
+    caller: SippResult
+
+
+async def follow_ivr_call(
+    recorder: BusRecorder, caller: SippProcess, name: str, within: float
+) -> IvrCall:
+    """The ``IvrFinished`` path of the call whose caller name (``start_caller(...,
+    caller_name=name)``) is ``name``, and the caller's checked result once it has ended.
+
+    Calls are told apart by caller name because concurrent test calls may share a number.
+    Everything has a deadline; the caller is stopped whatever happens.
+    """
+    try:
+        finished = await recorder.wait_for(
+            IvrFinished, lambda e: e.path.call.caller_name == name, within=within
+        )
+        result = await finish_caller(caller, within)
+    finally:
+        caller.stop()
+    return IvrCall(finished.path, result)
+
+
+class LogRecorder(logging.Handler):
+    """Every log record of the ``cti`` and ``ivr`` loggers (and any other that reaches the
+    root logger at its level) while the recorder is open, DEBUG included.
+
+    ``caplog`` only sees records of the running test; this one can span a fixture that runs
+    calls for several tests.
+    """
+
+    def __init__(self, loggers: tuple[str, ...] = ("cti", "ivr")) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self._loggers = loggers
+        self._levels: dict[str, int] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def __enter__(self) -> LogRecorder:
+        for name in self._loggers:
+            logger = logging.getLogger(name)
+            self._levels[name] = logger.level
+            logger.setLevel(logging.DEBUG)
+        logging.getLogger().addHandler(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        logging.getLogger().removeHandler(self)
+        for name, level in self._levels.items():
+            logging.getLogger(name).setLevel(level)
+
+    def texts(self) -> Iterator[str]:
+        """Each record's message and every text attribute it carries (``extra`` fields too:
+        a JSON formatter would write them out)."""
+        for record in self.records:
+            yield record.getMessage()
+            for value in vars(record).values():
+                if isinstance(value, str):
+                    yield value

@@ -190,13 +190,11 @@ def test_dialplan_routes_trunk_calls_to_the_agi_with_a_fallback(rendered: dict[s
     assert "CTI_AGI_URL = agi://127.0.0.2:14573/ivr" in text
     trunk = context(text, "from-trunk")
     assert "AGI(${CTI_AGI_URL},${EXTEN})" in trunk
-    # The server's handled mark is cleared before the AGI and checked after it: a server
-    # that died mid-call (SUCCESS, no mark) also sends the caller to the fallback.
+    # The server's handled mark is cleared before the AGI and checked after it: only a call
+    # the server finished on purpose is hung up; unreachable, refused or dead mid-call (no
+    # mark) all reach the fallback.
     clear = f"Set({HANDLED_VARIABLE}=)"
-    check = (
-        f'GotoIf($["${{AGISTATUS}}" = "FAILURE" | "${{{HANDLED_VARIABLE}}}" != "1"]'
-        "?cti-fallback,s,1)"
-    )
+    check = f'GotoIf($["${{{HANDLED_VARIABLE}}}" != "1"]?cti-fallback,s,1)'
     assert trunk.index(clear) < trunk.index("AGI(${CTI_AGI_URL}") < trunk.index(check)
     fallback = context(text, "cti-fallback")
     assert "Playback(sorry&pls-hold-while-try)" in fallback
