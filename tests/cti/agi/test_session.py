@@ -262,6 +262,33 @@ async def test_failures_that_are_not_hangups(make_server: MakeServer) -> None:
     assert "503 result=-2" in seen[3]
 
 
+async def test_stream_file_cut_by_a_hangup_is_a_hangup_not_an_error(
+    make_server: MakeServer,
+) -> None:
+    # res_agi.c handle_streamfile answers -1 both ways; endpos tells them apart: the offset
+    # asked for when the file cannot be opened, the position reached when the caller left.
+    seen: list[type[BaseException]] = []
+
+    async def ivr(session: AgiSession) -> None:
+        for prompt in ("missing", "long-prompt"):
+            try:
+                await session.stream_file(prompt, "", offset=0)
+            except AgiError as exc:
+                seen.append(type(exc))
+
+    harness = await make_server({"ivr": ivr})
+    asterisk = await harness.connect()
+    await asterisk.start()
+    await asterisk.play(
+        [
+            (b'STREAM FILE "missing" "" "0"\n', b"200 result=-1 endpos=0\n"),
+            (b'STREAM FILE "long-prompt" "" "0"\n', b"200 result=-1 endpos=12800\n"),
+        ]
+    )
+    await harness.wait_sessions(1)
+    assert seen == [AgiError, AgiHangup]
+
+
 async def test_command_timeout_makes_the_session_unusable(make_server: MakeServer) -> None:
     seen: dict[str, str] = {}
 
