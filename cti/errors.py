@@ -15,7 +15,10 @@
     ├── AgiError                    a FastAGI command failed
     │   ├── AgiHangup               the channel is gone (511, or HANGUP then EOF)
     │   └── AgiCommandError         Asterisk answered 510 (unknown) or 520 (usage)
-    └── SandboxError                the Asterisk sandbox cannot be built, started or reached
+    ├── SandboxError                the Asterisk sandbox cannot be built, started or reached
+    └── (defined next to their state tables, to keep the tables self-contained)
+        ├── acd.agent_state.IllegalAgentTransition   an agent event not allowed in its state
+        └── cti.calls.model.IllegalTransition         an AMI event the call model refuses
 
 Errors of lower layers (OSError, asyncio.TimeoutError, yaml errors) are translated into these at
 the boundary with ``raise ... from exc`` so callers handle one family.
