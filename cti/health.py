@@ -6,6 +6,7 @@ health object only remembers the latest one, so the endpoint never touches the n
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,16 +23,27 @@ class PbxConnectionChanged:
 
 
 class Health:
-    def __init__(self, *, started_at: float, clock: Callable[[], float], version: str) -> None:
-        self._started_at = started_at
-        self._clock = clock
+    """Durations (uptime, time in the current PBX state) use a monotonic clock: a wall clock
+    stepped by NTP or a VM resume must not make a server look freshly started."""
+
+    def __init__(
+        self,
+        *,
+        version: str,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._monotonic = monotonic
+        self._started = monotonic()
         self._version = version
-        self._pbx = PbxConnectionChanged(False, "starting", started_at)
+        self._pbx = PbxConnectionChanged(False, "starting", 0.0)
+        self._pbx_since = self._started
         self.pbx_connects = 0
 
     def on_pbx(self, event: PbxConnectionChanged) -> None:
         if event.connected and not self._pbx.connected:
             self.pbx_connects += 1
+        if event.connected != self._pbx.connected or event.state != self._pbx.state:
+            self._pbx_since = self._monotonic()
         self._pbx = event
 
     @property
@@ -39,15 +51,15 @@ class Health:
         return self._pbx.connected
 
     def report(self) -> dict[str, Any]:
-        now = self._clock()
+        now = self._monotonic()
         return {
             "status": "ok" if self.healthy else "degraded",
             "version": self._version,
-            "uptime_s": round(now - self._started_at, 3),
+            "uptime_s": round(now - self._started, 3),
             "pbx": {
                 "connected": self._pbx.connected,
                 "state": self._pbx.state,
-                "since_s": round(now - self._pbx.at, 3),
+                "since_s": round(now - self._pbx_since, 3),
                 "detail": self._pbx.detail,
                 "connects": self.pbx_connects,
             },

@@ -56,7 +56,7 @@ class Server:
         self.settings = settings
         self._clock = clock
         self.bus = EventBus()
-        self.health = Health(started_at=clock(), clock=clock, version=__version__)
+        self.health = Health(version=__version__)
         self.bus.subscribe(PbxConnectionChanged, self.health.on_pbx)
         self.calls = CallModel()
         self.tracker = CallTracker(self.calls, self.bus, clock)

@@ -620,7 +620,11 @@ def test_ctiserver_run_follows_asterisk_down_and_up_and_stops_on_sigterm(
         back = _poll_healthz(
             http_port, "200 again after Asterisk came back", lambda s, _b: s == 200, proc, log
         )
-        assert (back["pbx"]["connected"], back["pbx"]["connects"]) == (True, 2), back
+        # The same process logged in again by itself (Asterisk may drop a session that
+        # arrives while it is still booting, so a third login is possible too).
+        assert back["pbx"]["connected"] is True, back
+        assert back["pbx"]["connects"] >= 2, back
+        assert back["uptime_s"] > up["uptime_s"], (up, back)
         assert proc.poll() is None, "the server must not have restarted"
 
         proc.send_signal(signal.SIGTERM)
