@@ -14,9 +14,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from support.ivr_yaml import line_of, problems, write
 
 from cti.errors import ConfigError
-from ivr.loader import check_ivr_config, describe_config, load_ivr_config
+from ivr.loader import describe_config, load_ivr_config
 from ivr.model import (
     AllOf,
     Branch,
@@ -43,24 +44,6 @@ DATA = Path(__file__).parent / "data"
 #: the smallest valid flows section
 MAIN = "flows:\n  main: {start: b, nodes: {b: {kind: hangup}}}\n"
 RICH = DATA / "rich"
-
-
-def write(tmp_path: Path, text: str, name: str = "ivr.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-    return path
-
-
-def line_of(path: Path, needle: str, occurrence: int = 1) -> int:
-    """The 1-based line of the ``occurrence``-th line containing ``needle``."""
-    found = [n for n, line in enumerate(path.read_text().splitlines(), 1) if needle in line]
-    return found[occurrence - 1]
-
-
-def problems(*paths: Path) -> list[str]:
-    config, found = check_ivr_config(list(paths))
-    assert config is None
-    return [str(p) for p in found]
 
 
 def one_node(node: str, *, extra_nodes: str = "") -> str:

@@ -13,29 +13,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from support.ivr_yaml import line_of, problems, write
 
 from cti.errors import ConfigError
 from ivr.catalog import SoundCatalog
-from ivr.loader import check_ivr_config, load_ivr_config
+from ivr.loader import load_ivr_config
 from ivr.model import Flow, Goto, Hangup, IvrConfig, Play, Prompt, Route
 from ivr.validate import Problem, validate_config
-
-
-def write(tmp_path: Path, text: str, name: str = "ivr.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-    return path
-
-
-def line_of(path: Path, needle: str, occurrence: int = 1) -> int:
-    found = [n for n, line in enumerate(path.read_text().splitlines(), 1) if needle in line]
-    return found[occurrence - 1]
-
-
-def problems(path: Path, catalog: SoundCatalog | None = None) -> list[str]:
-    config, found = check_ivr_config([path], catalog=catalog)
-    assert config is None
-    return [str(p) for p in found]
 
 
 def flow(nodes: str, *, head: str = "", extra: str = "", extra_after: str = "") -> str:
@@ -524,7 +508,7 @@ def test_missing_sounds_are_reported_with_close_matches(tmp_path: Path) -> None:
         ),
     )
     expected = "is not in the sound catalogue (expected an installed sound)"
-    assert problems(path, CATALOG) == [
+    assert problems(path, catalog=CATALOG) == [
         f"{path}:{line_of(path, 'hello-wrld')}: flow main, node x: sound 'hello-wrld' "
         f"{expected}; did you mean hello-world?",
         f"{path}:{line_of(path, 'no-such-thing')}: flow main, node x: sound 'no-such-thing' "
