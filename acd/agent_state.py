@@ -71,6 +71,9 @@ class AgentEvent(StrEnum):
     WRAP_UP_DONE = "wrap_up_done"
     END_WRAP_UP_EARLY = "end_wrap_up_early"
     CALLER_ABANDONED = "caller_abandoned"
+    #: Not a transition (never in ``TRANSITIONS``): the ACD set the state from Asterisk's
+    #: truth after a restart or a reconciliation (``AgentState.resync``).
+    RESYNC = "resync"
 
 
 _S = AgentStatus
@@ -171,3 +174,15 @@ class AgentState:
             new_reason = ""
         changed = AgentStateChanged(self.agent_id, self.status, new, event, at, new_reason)
         return replace(self, status=new, reason=new_reason, since=at), changed
+
+    def resync(
+        self, status: AgentStatus, at: float, reason: str = ""
+    ) -> tuple[AgentState, AgentStateChanged]:
+        """Set the state Asterisk shows (an agent found talking after a restart, an agent
+        whose call vanished while the server was away), outside the table on purpose: the
+        table says what may happen next, this says what *has* happened. Published with cause
+        ``resync`` so nobody mistakes it for an agent's action."""
+        changed = AgentStateChanged(
+            self.agent_id, self.status, status, AgentEvent.RESYNC, at, reason
+        )
+        return replace(self, status=status, reason=reason, since=at), changed

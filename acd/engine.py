@@ -12,9 +12,10 @@ Rules, in the order they are applied (the contract is in ``acd.model``):
 2. **Order of calls** (one global order across queues): highest *effective priority* first
    (``priority + aging_rate(queue) * wait``), then earliest ``entered_at``, then ``call_id``.
 3. **Overflow**, checked for each call in that order and only when its queue has an
-   ``overflow`` kind configured: ``wait >= max_wait`` gives ``Overflow(reason="max_wait")``
-   instead of an offer; otherwise, with ``overflow_when_empty``, a call that no *logged-in*
-   agent serving the queue could take even with every relaxation step applied gives
+   ``overflow`` kind configured and the call ``may_overflow`` (a callback does not):
+   ``wait >= max_wait`` gives ``Overflow(reason="max_wait")`` instead of an offer;
+   otherwise, with ``overflow_when_empty``, a call that no *logged-in* agent serving the
+   queue could take even with every relaxation step applied gives
    ``Overflow(reason="no_agents")``. An overflowing call takes no agent.
 4. **Eligible agent** for a call: ``available``, serves the call's queue, has every effective
    required skill at >= the required level, and has not been given a call earlier in this
@@ -179,7 +180,7 @@ def route(snapshot: Snapshot, now: float) -> list[Decision]:
     for call in waiting:
         queue = queues[call.queue]
         wait = now - call.entered_at
-        if queue.overflow is not None:
+        if queue.overflow is not None and call.may_overflow:
             spill: Overflow | None = None
             if queue.max_wait is not None and wait >= queue.max_wait:
                 spill = _overflow(call, queue, "max_wait")

@@ -72,6 +72,9 @@ class WaitingCall:
     priority: int = 0  # higher first (VIP tiers)
     #: skills the call itself requires on top of the queue's (from the IVR's queue node)
     skills: Mapping[str, int] = field(default_factory=dict)
+    #: False for a callback: nobody is on the line to send elsewhere, so the queue's
+    #: overflow never applies to it (it waits for an agent however long it takes)
+    may_overflow: bool = True
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,13 @@ from cti import __version__
 from cti.errors import ConfigError, CtiError
 from cti.pbx import Sandbox, SandboxStatus
 from cti.settings import Settings, load_settings
-from cti.wiring import ivr_paths, sandbox_config, sound_catalog
+from cti.wiring import (
+    acd_config_path,
+    ivr_paths,
+    queue_problems,
+    sandbox_config,
+    sound_catalog,
+)
 
 __all__ = ["main"]
 
@@ -97,7 +103,25 @@ def _check_config(settings: Settings, args: argparse.Namespace) -> int:
     print(describe_config(config))
     if catalog is None:
         print("note: sound prompts not checked (no sandbox root, set ivr.sounds_dir)")
-    return 0
+    if not settings.acd.enabled:
+        print("ACD off: queue nodes use Asterisk's app_queue queues of the same names")
+        return 0
+    from acd.config import check_acd_config, describe_acd_config
+
+    acd, problems = check_acd_config(acd_config_path(settings))
+    errors = [p for p in problems if not p.startswith("warning:")]
+    if acd is None or errors:
+        lines = "\n  ".join(errors)
+        print(f"ACD configuration: {len(errors)} problem(s):\n  {lines}", file=sys.stderr)
+        return 1
+    print(f"ACD OK ({acd_config_path(settings)})")
+    print(describe_acd_config(acd))
+    for warning in [p for p in problems if p.startswith("warning:")]:
+        print(warning)
+    mismatches = queue_problems(config, acd)
+    for problem in mismatches:
+        print(f"IVR/ACD: {problem}", file=sys.stderr)
+    return 1 if mismatches else 0
 
 
 def _pbx(settings: Settings, args: argparse.Namespace) -> int:

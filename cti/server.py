@@ -24,6 +24,8 @@ from types import TracebackType
 
 from aiohttp import web
 
+from acd.agent_state import AgentStatus
+from acd.gateway import WaitTick
 from cti import __version__
 from cti.agi import AgiServer, AgiServerConfig, Handler, SessionSummary
 from cti.ami import AmiClient, AmiClientConfig, ConnectionState, Event
@@ -37,8 +39,9 @@ from cti.metrics import build_registry
 from cti.queue_summary import QueueSummaryFeed
 from cti.settings import Settings
 from cti.web import build_web_app
-from cti.wiring import build_ivr
+from cti.wiring import AcdParts, build_acd, build_ivr, queue_problems
 from ivr.registry import IvrReloaded
+from ivr.services import AppQueueGateway
 
 __all__ = ["Server", "serve"]
 
@@ -91,11 +94,29 @@ class Server:
             ),
             on_session_end=self._on_agi_session_end,
         )
-        # The IVR: flows loaded and validated now (an invalid configuration stops the start),
-        # run per call on the "ivr" route the dialplan dials.
-        self.ivr = build_ivr(settings, clock=clock, publish=self.bus.publish)
-        self.queue_feed = QueueSummaryFeed(self.ami, self.ivr.queues.update)
-        self.ami.add_resync_hook(self.queue_feed.resync)
+        # The ACD (queues, agents, callbacks) and the IVR in front of it: both configurations
+        # are loaded and validated now (an invalid one stops the start). With the ACD off,
+        # the IVR's queue nodes use Asterisk's app_queue queues of the same names.
+        self.acd: AcdParts | None = None
+        self.queue_feed: QueueSummaryFeed | None = None
+        if settings.acd.enabled:
+            self.acd = build_acd(settings, self.ami, clock=clock, publish=self.bus.publish)
+            self.ivr = build_ivr(
+                settings,
+                clock=clock,
+                publish=self.bus.publish,
+                queues=self.acd.gateway,
+                callbacks=self.acd.callbacks,
+            )
+            for problem in queue_problems(self.ivr.registry.current, self.acd.config):
+                _log.warning("IVR/ACD configuration: %s", problem)
+            # After every (re)connect: rebuild the queue from the channels' own record.
+            self.ami.add_resync_hook(self.acd.feed.reconcile)
+        else:
+            app_queue = AppQueueGateway(timeout=settings.ivr.queue_timeout)
+            self.ivr = build_ivr(settings, clock=clock, publish=self.bus.publish, queues=app_queue)
+            self.queue_feed = QueueSummaryFeed(self.ami, app_queue.update)
+            self.ami.add_resync_hook(self.queue_feed.resync)
         # "linecheck" is a diagnostic route an admin can dial to prove the FastAGI path works
         # end to end (prompt out, DTMF in). Explicit ``routes`` (tests, embedding) come first
         # and may take over "ivr".
@@ -105,6 +126,10 @@ class Server:
         self.agi.route("linecheck", line_check)
         if "ivr" not in extra:
             self.agi.route("ivr", self.ivr.handler)
+        self.wait_tick: WaitTick | None = None
+        if self.acd is not None and "acd-wait" not in extra:
+            self.wait_tick = WaitTick(self.acd.service, prompts=self.ivr.prompts)
+            self.agi.route("acd-wait", self.wait_tick)
 
         self._started_at = clock()
         self.registry = build_registry(
@@ -113,6 +138,7 @@ class Server:
                 "agi": self._agi_stats,
                 "calls": self._call_stats,
                 "ivr": self._ivr_stats,
+                "acd": self._acd_stats,
                 "server": lambda: {"uptime_seconds": self._clock() - self._started_at},
             }
         )
@@ -120,12 +146,16 @@ class Server:
         self._pbx_up = False
         self._ami_task: asyncio.Task[None] | None = None
         self._feed_task: asyncio.Task[None] | None = None
+        self._reconcile_task: asyncio.Task[None] | None = None
 
     # -- wiring callbacks (run inside the AMI reader: quick, never awaiting) -----------------
 
     def _on_ami_event(self, event: Event) -> None:
         self.tracker.on_ami_event(event.name, event.to_dict())
-        self.queue_feed.on_event(event)
+        if self.acd is not None:
+            self.acd.feed.on_event(event)
+        if self.queue_feed is not None:
+            self.queue_feed.on_event(event)
         self.bus.publish(event)
 
     def _on_ami_state(self, state: ConnectionState) -> None:
@@ -176,8 +206,30 @@ class Server:
             "reloads_total": float(self.ivr.registry.reloads),
             "failed_reloads_total": float(self.ivr.registry.failed_reloads),
             "tts_renders_total": float(self.ivr.tts.renders),
-            "callbacks_pending": float(len(self.ivr.callbacks.pending())),
         }
+
+    def _acd_stats(self) -> dict[str, float]:
+        if self.acd is None:
+            return {}
+        service = self.acd.service
+        waiting = sum(1 for c in service.calls.values() if c.state == "waiting")
+        stats = {
+            "calls_waiting": float(waiting),
+            "callbacks_pending": float(
+                sum(1 for c in service.calls.values() if c.kind == "callback")
+            ),
+            "routing_passes_total": float(service.routing_passes),
+            "repairs_total": float(service.repairs),
+            "delivery_failures_total": float(service.delivery_failures),
+            "reconciliations_total": float(self.acd.feed.reconciliations),
+        }
+        if self.wait_tick is not None:
+            stats["wait_visits_total"] = float(self.wait_tick.visits)
+            stats["wait_adopted_total"] = float(self.wait_tick.adopted)
+        for status in AgentStatus:
+            count = sum(1 for a in service.agents.values() if a.status is status)
+            stats[f"agents_{status.value}"] = float(count)
+        return stats
 
     def reload_ivr(self) -> IvrReloaded:
         """Apply a changed IVR configuration (SIGHUP, POST /admin/ivr/reload)."""
@@ -196,7 +248,12 @@ class Server:
         try:
             await self.agi.start()
             self._web_runner = web.AppRunner(
-                build_web_app(self.health, self.registry, reload_ivr=self.reload_ivr),
+                build_web_app(
+                    self.health,
+                    self.registry,
+                    reload_ivr=self.reload_ivr,
+                    acd=self.acd.service if self.acd is not None else None,
+                ),
                 access_log=None,
             )
             await self._web_runner.setup()
@@ -206,8 +263,14 @@ class Server:
             await self._stop()
             raise CtiError(f"cannot listen: {exc.strerror or exc}") from exc
         loop = asyncio.get_running_loop()
+        if self.acd is not None:
+            await self.acd.service.start()
+            self._reconcile_task = loop.create_task(
+                self.acd.feed.run_periodic(self.acd.config.reconcile_every), name="acd-reconcile"
+            )
         self._ami_task = loop.create_task(self.ami.run(), name="ami")
-        self._feed_task = loop.create_task(self.queue_feed.run(), name="queue-figures")
+        if self.queue_feed is not None:
+            self._feed_task = loop.create_task(self.queue_feed.run(), name="queue-figures")
         _log.info(
             "ctiserver %s up: FastAGI %s:%d, HTTP %s:%d, AMI %s:%d",
             __version__,
@@ -229,12 +292,14 @@ class Server:
         await self._stop()
 
     async def _stop(self) -> None:
-        for task in (self._feed_task, self._ami_task):
+        for task in (self._reconcile_task, self._feed_task, self._ami_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._feed_task = self._ami_task = None
+        self._reconcile_task = self._feed_task = self._ami_task = None
+        if self.acd is not None:
+            await self.acd.service.aclose()
         await self.agi.aclose()
         if self._web_runner is not None:
             await self._web_runner.cleanup()

@@ -27,6 +27,7 @@ from cti.errors import ConfigError
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",
+    "AcdSettings",
     "AgentPhoneSettings",
     "AgiSettings",
     "AmiSettings",
@@ -165,6 +166,22 @@ class IvrSettings(_Section):
     )
 
 
+class AcdSettings(_Section):
+    """The ACD (``acd/``): queues, skills, agents and reasons in their own file.
+
+    Relative paths are relative to ``config_dir``.
+    """
+
+    enabled: bool = Field(
+        True, description="false: the IVR's queue nodes use Asterisk's app_queue instead"
+    )
+    config: Path = Field(Path("acd.yaml"), description="queues, skills, agents, reasons")
+    state_dir: Path | None = Field(
+        None,
+        description="agents' states and callbacks; default: ~/.local/state/ctiserver/<instance>",
+    )
+
+
 class Settings(_Section):
     ami: AmiSettings = AmiSettings()
     agi: AgiSettings = AgiSettings()
@@ -172,6 +189,7 @@ class Settings(_Section):
     log: LogSettings = LogSettings()
     pbx: PbxSettings = PbxSettings()
     ivr: IvrSettings = IvrSettings()
+    acd: AcdSettings = AcdSettings()
     # Where the config files were read from; relative paths in later sections resolve here.
     config_dir: Path = Path("config")
 

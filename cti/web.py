@@ -12,6 +12,8 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from acd.api import add_acd_routes
+from acd.service import AcdService
 from cti.health import Health
 from ivr.registry import IvrReloaded
 
@@ -45,7 +47,11 @@ async def _reload_ivr(request: web.Request) -> web.Response:
 
 
 def build_web_app(
-    health: Health, registry: CollectorRegistry, *, reload_ivr: ReloadIvr | None = None
+    health: Health,
+    registry: CollectorRegistry,
+    *,
+    reload_ivr: ReloadIvr | None = None,
+    acd: AcdService | None = None,
 ) -> web.Application:
     app = web.Application()
     app[HEALTH_KEY] = health
@@ -55,4 +61,6 @@ def build_web_app(
     if reload_ivr is not None:
         app[_RELOAD_KEY] = reload_ivr
         app.router.add_post("/admin/ivr/reload", _reload_ivr)
+    if acd is not None:
+        add_acd_routes(app, acd)
     return app

@@ -10,22 +10,35 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from acd.asterisk import AcdFeed, AsteriskPbx
+from acd.config import AcdConfig, load_acd_config
+from acd.gateway import AcdCallbacks, AcdQueueGateway
+from acd.service import AcdService
+from acd.store import FileStore
+from cti.ami import AmiClient
 from cti.pbx import AgentPhone, InstanceLayout, SandboxConfig
 from cti.settings import Settings
 from ivr.catalog import SoundCatalog
 from ivr.handler import IvrHandler
 from ivr.loader import load_ivr_config
 from ivr.model import IvrConfig
+from ivr.model import Queue as IvrQueue
+from ivr.ports import CallbackStore, QueueGateway
 from ivr.prompts import AsteriskPrompts
 from ivr.registry import FlowRegistry
 from ivr.services import AppQueueGateway, InMemoryCustomers, MemoryCallbacks
 from ivr.tts import TtsRenderer
 
 __all__ = [
+    "AcdParts",
     "IvrParts",
+    "acd_config_path",
+    "acd_state_dir",
+    "build_acd",
     "build_ivr",
     "ivr_loader",
     "ivr_paths",
+    "queue_problems",
     "sandbox_config",
     "sandbox_layout",
     "sound_catalog",
@@ -106,14 +119,21 @@ def ivr_loader(settings: Settings) -> Callable[[], IvrConfig]:
 class IvrParts:
     registry: FlowRegistry
     handler: IvrHandler
-    queues: AppQueueGateway
-    callbacks: MemoryCallbacks
+    queues: QueueGateway
+    callbacks: CallbackStore
     tts: TtsRenderer
+    prompts: AsteriskPrompts
 
 
 def build_ivr(
-    settings: Settings, *, clock: Callable[[], float], publish: Callable[[object], None]
+    settings: Settings,
+    *,
+    clock: Callable[[], float],
+    publish: Callable[[object], None],
+    queues: QueueGateway | None = None,
+    callbacks: CallbackStore | None = None,
 ) -> IvrParts:
+    """The IVR; ``queues``/``callbacks`` are the ACD's (default: app_queue and a list)."""
     ivr = settings.ivr
     registry = FlowRegistry(ivr_loader(settings), publish=publish)
     layout = sandbox_layout(settings)
@@ -127,15 +147,86 @@ def build_ivr(
         if ivr.customers is not None
         else InMemoryCustomers(())
     )
-    queues = AppQueueGateway(timeout=ivr.queue_timeout)
-    callbacks = MemoryCallbacks()
+    if queues is None:
+        queues = AppQueueGateway(timeout=ivr.queue_timeout)
+    if callbacks is None:
+        callbacks = MemoryCallbacks()
+    prompts = AsteriskPrompts(tts)
     handler = IvrHandler(
         registry,
-        prompts=AsteriskPrompts(tts),
+        prompts=prompts,
         customers=customers,
         queues=queues,
         callbacks=callbacks,
         clock=clock,
         publish=publish,
     )
-    return IvrParts(registry, handler, queues, callbacks, tts)
+    return IvrParts(registry, handler, queues, callbacks, tts, prompts)
+
+
+@dataclass(frozen=True)
+class AcdParts:
+    config: AcdConfig
+    service: AcdService
+    feed: AcdFeed
+    gateway: AcdQueueGateway
+    callbacks: AcdCallbacks
+
+
+def acd_config_path(settings: Settings) -> Path:
+    return _relative(settings, settings.acd.config)
+
+
+def acd_state_dir(settings: Settings) -> Path:
+    if settings.acd.state_dir is not None:
+        return _relative(settings, settings.acd.state_dir).expanduser()
+    return Path("~/.local/state/ctiserver").expanduser() / settings.pbx.instance
+
+
+def queue_problems(ivr: IvrConfig, acd: AcdConfig) -> list[str]:
+    """Where the IVR and the ACD configurations disagree: a queue node naming a queue the
+    ACD does not have, or asking for a skill no configured agent has at that level."""
+    problems: list[str] = []
+    for flow in ivr.flows.values():
+        for node in flow.nodes.values():
+            queue = getattr(node, "queue", None)
+            if not isinstance(queue, str):
+                continue
+            where = f"flow {flow.name}, node {node.id}"
+            if queue not in acd.queues:
+                known = ", ".join(sorted(acd.queues)) or "none"
+                problems.append(f"{where}: no ACD queue {queue!r} (queues: {known})")
+                continue
+            if isinstance(node, IvrQueue):
+                for skill, level in node.skills.items():
+                    if not any(
+                        queue in a.queues and a.skills.get(skill, 0) >= level
+                        for a in acd.agents.values()
+                    ):
+                        problems.append(
+                            f"{where}: no agent of queue {queue!r} has skill {skill} >= {level}"
+                        )
+    return problems
+
+
+def build_acd(
+    settings: Settings,
+    ami: AmiClient,
+    *,
+    clock: Callable[[], float],
+    publish: Callable[[object], None],
+) -> AcdParts:
+    """The ACD from its configuration file (an invalid one stops the start)."""
+    config = load_acd_config(acd_config_path(settings))
+    pbx = AsteriskPbx(
+        ami,
+        callback_dial_context=config.callbacks.dial_context,
+        callback_ring=config.callbacks.ring_customer,
+    )
+    service = AcdService(
+        config, pbx=pbx, store=FileStore(acd_state_dir(settings)), publish=publish, clock=clock
+    )
+    gateway = AcdQueueGateway(service, clock=clock)
+    default_queue = next(iter(config.queues), None)
+    callbacks = AcdCallbacks(service, default_queue=default_queue)
+    return AcdParts(config, service, AcdFeed(service, ami), gateway, callbacks)

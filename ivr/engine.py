@@ -220,6 +220,7 @@ class _Walk:
         self.sensitive: set[str] = set()
         self.secrets: list[str] = []  # sensitive values, longest first (masked in any text)
         self.callback = False
+        self.handed_over = False
         self.errors = 0
         # per step, reset before each node
         self.keys: list[str] = []
@@ -482,7 +483,9 @@ class _Walk:
         detail = f"{node.queue}: {outcome.status}"
         if outcome.detail:
             detail += f" ({outcome.detail})"
-        if outcome.status in ("answered", "abandoned") or node.on_failure is None:
+        if outcome.status == "queued":
+            self.handed_over = True
+        if outcome.status in ("answered", "abandoned", "queued") or node.on_failure is None:
             return _Exit(end="queued", detail=detail)
         return _Exit(to=node.on_failure)
 
@@ -627,6 +630,7 @@ class _Walk:
             variables=self._variables(),
             customer=self._customer(),
             detail=self._redact(detail),
+            handed_over=self.handed_over,
         )
         self.engine.publish(IvrFinished(path))
         return path

@@ -94,7 +94,8 @@ class IvrHandler:
         )
         if path.outcome == "error":
             raise IvrFlowFailed(f"flow {path.flow!r} failed: {path.detail}")
-        await _end_call(session)
+        if not path.handed_over:
+            await _end_call(session)
 
 
 async def _end_call(session: AgiSession) -> None:

@@ -62,6 +62,8 @@ class CallerPath:
     customer: Mapping[str, object] | None = None
     #: the last node's detail: queue name and status, transfer target, error text ...
     detail: str = ""
+    #: the ACD took the call over: it waits in the dialplan, the session ends without hang-up
+    handed_over: bool = False
 
     @property
     def keys(self) -> str:

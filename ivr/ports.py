@@ -101,8 +101,10 @@ class QueueRequest:
 class QueueOutcome:
     #: answered: an agent took the call (and it has ended); unavailable: the queue would not
     #: take it (closed, full, nobody logged in); timeout: waited too long; abandoned: the
-    #: caller hung up while waiting
-    status: Literal["answered", "unavailable", "timeout", "abandoned"]
+    #: caller hung up while waiting; queued: the ACD took the call over and moved it in the
+    #: dialplan, where it waits outside this FastAGI session (which must end without hanging
+    #: up: the caller's place no longer depends on the session or on the server)
+    status: Literal["answered", "unavailable", "timeout", "abandoned", "queued"]
     detail: str = ""
 
 

@@ -32,6 +32,9 @@ def _settings(fake: FakeAsterisk) -> Settings:
             "ami.ping_interval=5",
             "agi.port=0",
             "http.port=0",
+            # These tests are about the foundation and the app_queue stand-in; the ACD's
+            # own server tests switch it on (tests/acd/).
+            "acd.enabled=false",
         ),
     )
 
@@ -229,7 +232,9 @@ async def test_queue_figures_follow_app_queue_without_polling(fake: FakeAsterisk
     async with Server(_settings(fake)) as server:
         await server.ami.wait_connected(5)
         # Asked once after login...
-        await _eventually(lambda: server.queue_feed.refreshes == 1)
+        feed = server.queue_feed
+        assert feed is not None
+        await _eventually(lambda: feed.refreshes == 1)
         assert server.ivr.queues.figures("support") == QueueFigures(0, None)
         asked = len(fake.actions("QueueSummary"))
         # ...not again while nothing happens...
@@ -259,7 +264,8 @@ async def test_ivr_reload_endpoint_applies_or_refuses(fake: FakeAsterisk, tmp_pa
         f"ami: {{port: {fake.port}, username: {fake.username}, secret: {fake.secret}}}\n"
         "agi: {port: 0}\n"
         "http: {port: 0}\n"
-        "ivr: {flows: [ivr], customers: null}\n",
+        "ivr: {flows: [ivr], customers: null}\n"
+        "acd: {enabled: false}\n",
         encoding="utf-8",
     )
     settings = load_settings(config, environ={})

@@ -76,6 +76,9 @@ def real_server_settings(pbx: PbxHandle, *overrides: str) -> Settings:
             f"agi.port={pbx.agi_port}",
             "http.host=127.0.0.1",
             "http.port=0",
+            # app_queue behind the IVR's queue nodes unless a test asks for the ACD (with its
+            # own state folder: "acd.enabled=true", f"acd.state_dir={tmp_path}").
+            "acd.enabled=false",
             *overrides,
         ),
     )

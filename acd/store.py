@@ -1,0 +1,132 @@
+"""Where the ACD keeps what Asterisk cannot hold for it: agents and callbacks.
+
+``FileStore`` writes one small JSON file per agent and per callback and replaces it atomically
+(write a temporary file, then ``os.replace``), so a ``kill -9`` leaves either the old or the
+new version, never half of one. Files are not fsync'ed: the state must survive the *server*
+dying, which it does (the data is in the kernel's page cache); a power cut may lose the last
+changes, which the reconciliation with Asterisk after a restart repairs for calls (agents come
+back in their last saved state). One file per record keeps each write small whatever the
+number of agents. ``MemoryStore`` is the same in memory, for tests and embedding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from acd.ports import AcdStore, AgentRecord, CallbackRecord
+
+__all__ = ["FileStore", "MemoryStore"]
+
+_log = logging.getLogger(__name__)
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def _file_name(key: str) -> str:
+    # Agent ids are [A-Za-z0-9_.-] (acd.config); callback ids are generated. Anything else is
+    # escaped so that a name can never leave the directory.
+    return _SAFE.sub(lambda m: f"%{ord(m.group()):02x}", key).lstrip(".") + ".json"
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _read_all(directory: Path) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    if not directory.is_dir():
+        return items
+    for path in sorted(directory.glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            # A damaged record must not stop the server: say so and go on without it.
+            _log.error("ignoring unreadable ACD state file %s: %s", path, exc)
+            continue
+        if isinstance(data, dict):
+            items.append(data)
+    return items
+
+
+def _build(cls: type[Any], data: dict[str, Any]) -> Any:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{key: value for key, value in data.items() if key in names})
+
+
+class FileStore(AcdStore):
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._agents = directory / "agents"
+        self._callbacks = directory / "callbacks"
+        self._failed = directory / "callbacks-failed"
+        for path in (self._agents, self._callbacks, self._failed):
+            path.mkdir(parents=True, exist_ok=True)
+
+    def load_agents(self) -> list[AgentRecord]:
+        records: list[AgentRecord] = []
+        for data in _read_all(self._agents):
+            try:
+                records.append(_build(AgentRecord, data))
+            except TypeError as exc:
+                _log.error("ignoring malformed agent record %r: %s", data, exc)
+        return records
+
+    def save_agent(self, record: AgentRecord) -> None:
+        _write(self._agents / _file_name(record.agent_id), dataclasses.asdict(record))
+
+    def load_callbacks(self) -> list[CallbackRecord]:
+        return self._load_callbacks(self._callbacks)
+
+    def _load_callbacks(self, directory: Path) -> list[CallbackRecord]:
+        records: list[CallbackRecord] = []
+        for data in _read_all(directory):
+            try:
+                records.append(_build(CallbackRecord, data))
+            except TypeError as exc:
+                _log.error("ignoring malformed callback record %r: %s", data, exc)
+        return records
+
+    def save_callback(self, record: CallbackRecord) -> None:
+        _write(self._callbacks / _file_name(record.call_id), dataclasses.asdict(record))
+
+    def finish_callback(self, call_id: str, *, failed: CallbackRecord | None = None) -> None:
+        if failed is not None:
+            _write(self._failed / _file_name(call_id), dataclasses.asdict(failed))
+        (self._callbacks / _file_name(call_id)).unlink(missing_ok=True)
+
+    def failed_callbacks(self) -> list[CallbackRecord]:
+        return self._load_callbacks(self._failed)
+
+
+class MemoryStore(AcdStore):
+    def __init__(self) -> None:
+        self.agents: dict[str, AgentRecord] = {}
+        self.callbacks: dict[str, CallbackRecord] = {}
+        self.failed: dict[str, CallbackRecord] = {}
+
+    def load_agents(self) -> list[AgentRecord]:
+        return [dataclasses.replace(r) for r in self.agents.values()]
+
+    def save_agent(self, record: AgentRecord) -> None:
+        self.agents[record.agent_id] = dataclasses.replace(record)
+
+    def load_callbacks(self) -> list[CallbackRecord]:
+        return [dataclasses.replace(r) for r in self.callbacks.values()]
+
+    def save_callback(self, record: CallbackRecord) -> None:
+        self.callbacks[record.call_id] = dataclasses.replace(record)
+
+    def finish_callback(self, call_id: str, *, failed: CallbackRecord | None = None) -> None:
+        if failed is not None:
+            self.failed[call_id] = dataclasses.replace(failed)
+        self.callbacks.pop(call_id, None)
+
+    def failed_callbacks(self) -> list[CallbackRecord]:
+        return list(self.failed.values())

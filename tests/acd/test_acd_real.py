@@ -1,0 +1,651 @@
+"""The ACD on the real sandbox Asterisk, with SIPp callers and SIPp agent phones.
+
+Callers dial a test IVR whose routes send each number straight to one ACD queue (8101 sales,
+8102 support, 8103 general, 8104 short, 8105 asks for a callback). Two agents, two phones:
+
+    agent1001  sales 5            queues sales, general, short
+    agent1002  support 5, sales 1 queues sales, support, general
+
+``sales`` needs sales 3, so only agent1001 may take it even when agent1002 has waited longer;
+``support`` only agent1002; ``general`` either (ring-no-answer moves the call from one to the
+other); ``short`` overflows to voicemail after 4 s. Agents are driven through the HTTP API, as
+the console will drive them. Every test awaits what Asterisk did (the phone's own log, AMI
+channels) as well as what the ACD published on the bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from support.pbx import PbxHandle
+from support.server import (
+    BusRecorder,
+    eventually,
+    free_tcp_port,
+    real_server_settings,
+    with_ivr_flows,
+)
+from support.sipp import SippProcess, start_caller, start_phone
+
+from acd.agent_state import AgentStateChanged, AgentStatus
+from acd.events import (
+    CallAbandoned,
+    CallAnswered,
+    CallEnded,
+    CallOffered,
+    CallOverflowed,
+    CallQueued,
+    CallRequeued,
+)
+from cti.ami import Event
+from cti.server import Server
+
+pytestmark = pytest.mark.pbx
+
+RING_TIMEOUT = 5
+
+ACD_YAML = f"""
+timezone: UTC
+fallback_after: 8
+reconcile_every: 3
+not_ready_reasons: [break]
+callbacks: {{attempts: 2, retry_after: 5, ring_customer: 10, dial_context: sandbox-pstn}}
+defaults:
+  ring_timeout: {RING_TIMEOUT}
+  wrap_up: 1
+  announce: {{every: 5, position: true, estimated_wait: false}}
+queues:
+  sales: {{skills: {{sales: 3}}}}
+  support: {{skills: {{support: 1}}}}
+  general: {{}}
+  short:
+    skills: {{sales: 3}}
+    max_wait: 4
+    overflow: {{to: voicemail, target: "100@default"}}
+agents:
+  agent1001: {{skills: {{sales: 5}}, queues: [sales, general, short]}}
+  agent1002: {{skills: {{support: 5, sales: 1}}, queues: [sales, support, general]}}
+"""
+
+FLOWS_YAML = """
+default_flow: to_sales
+routes:
+  - {dnis: "8101", flow: to_sales}
+  - {dnis: "8102", flow: to_support}
+  - {dnis: "8103", flow: to_general}
+  - {dnis: "8104", flow: to_short}
+  - {dnis: "8105", flow: call_me_back}
+flows:
+  to_sales: {start: q, nodes: {q: {kind: queue, queue: sales}}}
+  to_support: {start: q, nodes: {q: {kind: queue, queue: support}}}
+  to_general: {start: q, nodes: {q: {kind: queue, queue: general}}}
+  to_short: {start: q, nodes: {q: {kind: queue, queue: short}}}
+  call_me_back:
+    start: cb
+    nodes:
+      cb: {kind: callback, number: "${call.ani}", queue: sales, next: bye}
+      bye: {kind: hangup}
+"""
+
+
+def write_config(folder: Path) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    acd = folder / "acd.yaml"
+    acd.write_text(textwrap.dedent(ACD_YAML).lstrip(), encoding="utf-8")
+    flows = folder / "flows.yaml"
+    flows.write_text(textwrap.dedent(FLOWS_YAML).lstrip(), encoding="utf-8")
+    return acd, flows
+
+
+@dataclass
+class World:
+    pbx: PbxHandle
+    server: Server
+    bus: BusRecorder
+    http: aiohttp.ClientSession
+    log_dir: Path
+    processes: list[SippProcess] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.http_port}"
+
+    async def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        async with self.http.post(self.base + path, json=body) as response:
+            data: dict[str, Any] = await response.json()
+            assert response.status == 200, (path, response.status, data)
+            return data
+
+    async def get(self, path: str) -> Any:
+        async with self.http.get(self.base + path) as response:
+            assert response.status == 200, (path, response.status)
+            return await response.json()
+
+    async def ready(self, agent: str) -> None:
+        await self.post(f"/acd/agents/{agent}/login")
+        await self.post(f"/acd/agents/{agent}/ready")
+
+    def phone(self, agent: str, *, ring_ms: int = 300, talk_ms: int | None = 4000) -> SippProcess:
+        phone = start_phone(
+            self.pbx.phone_port(agent), ring_ms=ring_ms, talk_ms=talk_ms, log_dir=self.log_dir
+        )
+        self.processes.append(phone)
+        return phone
+
+    def caller(self, dnis: str, *, hold_ms: int = 30_000, ani: str = "5551234") -> SippProcess:
+        caller = start_caller(
+            self.pbx.sip_port,
+            dnis,
+            first_key_ms=1,
+            hold_ms=hold_ms,
+            ani=ani,
+            timeout=hold_ms / 1000 + 30,
+            log_dir=self.log_dir,
+        )
+        self.processes.append(caller)
+        return caller
+
+    async def queued(self, dnis_queue: str, since: int) -> CallQueued:
+        return await self.bus.wait_for(
+            CallQueued, lambda e: e.queue == dnis_queue, since=since, within=15
+        )
+
+    def status(self, agent: str) -> AgentStatus:
+        assert self.server.acd is not None
+        return self.server.acd.service.agents[agent].status
+
+
+@contextlib.asynccontextmanager
+async def acd_world(pbx: PbxHandle, tmp_path: Path) -> AsyncIterator[World]:
+    pbx.hangup_all()
+    acd, flows = write_config(tmp_path / "config")
+    settings = with_ivr_flows(
+        real_server_settings(
+            pbx,
+            "acd.enabled=true",
+            f"acd.config={acd}",
+            f"acd.state_dir={tmp_path / 'state'}",
+        ),
+        flows,
+    )
+    server = Server(settings)
+    bus = BusRecorder(server.bus)
+    world: World | None = None
+    try:
+        async with server, aiohttp.ClientSession() as http:
+            await server.ami.wait_connected(15)
+            (tmp_path / "sipp").mkdir(exist_ok=True)
+            world = World(pbx, server, bus, http, tmp_path / "sipp")
+            yield world
+    finally:
+        bus.close()
+        if world is not None:
+            for process in world.processes:
+                process.stop()
+        pbx.hangup_all()
+
+
+async def test_calls_reach_agents_with_the_right_skills(pbx: PbxHandle, tmp_path: Path) -> None:
+    async with acd_world(pbx, tmp_path) as world:
+        phones = {agent: world.phone(agent) for agent in ("agent1001", "agent1002")}
+        # agent1002 becomes ready first: the longest idle, yet lacks sales level 3.
+        await world.ready("agent1002")
+        await asyncio.sleep(0.2)
+        await world.ready("agent1001")
+
+        mark = world.bus.mark()
+        world.caller("8101", hold_ms=20_000)
+        sales = await world.queued("sales", mark)
+        answered = await world.bus.wait_for(
+            CallAnswered, lambda e: e.call_id == sales.call_id, since=mark, within=20
+        )
+        assert answered.agent_id == "agent1001"
+        phones["agent1001"].wait_for_event("answered ", 5)
+
+        mark = world.bus.mark()
+        world.caller("8102", hold_ms=20_000)
+        support = await world.queued("support", mark)
+        answered = await world.bus.wait_for(
+            CallAnswered, lambda e: e.call_id == support.call_id, since=mark, within=20
+        )
+        assert answered.agent_id == "agent1002"
+        phones["agent1002"].wait_for_event("answered ", 5)
+        offers = world.bus.of_type(CallOffered)
+        assert [(o.call_id, o.agent_id) for o in offers] == [
+            (sales.call_id, "agent1001"),
+            (support.call_id, "agent1002"),
+        ]
+
+        # The phones hang up after 4 s of talk: wrap-up (1 s), then ready again.
+        await eventually(
+            "both calls ended",
+            lambda: {e.agent_id for e in world.bus.of_type(CallEnded)} == set(phones),
+            within=20,
+        )
+        await eventually(
+            "both agents ready after wrap-up",
+            lambda: all(world.status(a) is AgentStatus.READY for a in phones),
+            within=10,
+        )
+        causes = [
+            (e.old.value, e.new.value)
+            for e in world.bus.of_type(AgentStateChanged)
+            if e.agent_id == "agent1001"
+        ]
+        assert causes[-5:] == [
+            ("ready", "reserved"),
+            ("reserved", "ringing"),
+            ("ringing", "on_call"),
+            ("on_call", "wrap_up"),
+            ("wrap_up", "ready"),
+        ], causes
+
+
+async def test_ring_no_answer_sets_the_agent_not_ready_and_offers_the_call_again(
+    pbx: PbxHandle, tmp_path: Path
+) -> None:
+    async with acd_world(pbx, tmp_path) as world:
+        silent = world.phone("agent1001", ring_ms=60_000)  # rings, never picks up
+        world.phone("agent1002")
+        await world.ready("agent1001")  # longest idle: offered first
+        await asyncio.sleep(0.2)
+        await world.ready("agent1002")
+
+        mark = world.bus.mark()
+        world.caller("8103", hold_ms=25_000)
+        call = await world.queued("general", mark)
+        first = await world.bus.wait_for(CallOffered, since=mark, within=15)
+        assert first.agent_id == "agent1001"
+        requeued = await world.bus.wait_for(
+            CallRequeued, lambda e: e.call_id == call.call_id, since=mark, within=RING_TIMEOUT + 10
+        )
+        assert (requeued.agent_id, requeued.status) == ("agent1001", "NOANSWER")
+        answered = await world.bus.wait_for(
+            CallAnswered, lambda e: e.call_id == call.call_id, since=mark, within=15
+        )
+        assert answered.agent_id == "agent1002"
+        # The same call, with its place: the wait counts from when it first entered.
+        assert answered.wait >= RING_TIMEOUT - 0.5
+        assert world.bus.of_type(CallQueued, mark) == [call]
+        # The phone that did not answer was cancelled, and its agent is not ready "no answer".
+        silent.wait_for_event("hangup: cancel ", 5)
+        assert world.status("agent1001") is AgentStatus.NOT_READY
+        assert world.server.acd is not None
+        assert world.server.acd.service.agents["agent1001"].state.reason == "no answer"
+        agents = {a["agent_id"]: a for a in await world.get("/acd/agents")}
+        assert (agents["agent1001"]["status"], agents["agent1001"]["reason"]) == (
+            "not_ready",
+            "no answer",
+        )
+
+
+async def test_a_caller_hanging_up_while_the_phone_rings_stops_the_ringing(
+    pbx: PbxHandle, tmp_path: Path
+) -> None:
+    async with acd_world(pbx, tmp_path) as world:
+        ringing = world.phone("agent1001", ring_ms=60_000)
+        await world.ready("agent1001")
+        mark = world.bus.mark()
+        # Hangs up 3 s after the IVR answered: the agent's phone is ringing by then (the ring
+        # timeout is 5 s).
+        caller = world.caller("8101", hold_ms=3000)
+        call = await world.queued("sales", mark)
+        await world.bus.wait_for(
+            AgentStateChanged,
+            lambda e: e.agent_id == "agent1001" and e.new is AgentStatus.RINGING,
+            since=mark,
+        )
+        abandoned = await world.bus.wait_for(
+            CallAbandoned, lambda e: e.call_id == call.call_id, since=mark, within=15
+        )
+        assert abandoned.while_ringing == "agent1001"
+        # Asterisk cancelled the INVITE at the phone: the ringing stopped.
+        ringing.wait_for_event("hangup: cancel ", 5)
+        caller.wait(15)
+        # An abandon is not the agent's fault: ready again, not "no answer".
+        await eventually("agent1001 ready", lambda: world.status("agent1001") is AgentStatus.READY)
+        assert not world.bus.of_type(CallRequeued, mark)
+        stats = {q["queue"]: q for q in await world.get("/acd/queues")}
+        assert (stats["sales"]["abandoned"], stats["sales"]["answered"]) == (1, 0)
+
+
+async def test_a_caller_overflows_to_voicemail_after_the_maximum_wait(
+    pbx: PbxHandle, tmp_path: Path
+) -> None:
+    async with acd_world(pbx, tmp_path) as world:
+        # Logged in but not ready: nobody takes the call, it waits out "short"'s 4 s.
+        await world.post("/acd/agents/agent1001/login")
+        mark = world.bus.mark()
+        world.caller("8104", hold_ms=15_000)
+        call = await world.queued("short", mark)
+        overflow = await world.bus.wait_for(
+            CallOverflowed, lambda e: e.call_id == call.call_id, since=mark, within=15
+        )
+        assert (overflow.kind, overflow.target, overflow.reason) == (
+            "voicemail",
+            "100@default",
+            "max_wait",
+        )
+        assert overflow.at - call.entered_at >= 4
+        assert world.server.acd is not None
+
+        async def application() -> str:
+            result = await world.server.ami.action("CoreShowChannels")
+            for item in result.events:
+                if item.get("Uniqueid") == call.call_id:
+                    return item.get("Application") or ""
+            return ""
+
+        deadline = asyncio.get_running_loop().time() + 10
+        seen = ""
+        while asyncio.get_running_loop().time() < deadline:
+            seen = await application()
+            if seen == "VoiceMail":
+                break
+            await asyncio.sleep(0.2)
+        assert seen == "VoiceMail", seen
+        stats = {q["queue"]: q for q in await world.get("/acd/queues")}
+        assert (stats["short"]["overflowed"], stats["short"]["abandoned"]) == (1, 0)
+
+
+async def test_a_callback_is_placed_when_the_callers_turn_comes(
+    pbx: PbxHandle, tmp_path: Path
+) -> None:
+    async with acd_world(pbx, tmp_path) as world:
+        phone = world.phone("agent1001", talk_ms=3000)
+        await world.ready("agent1001")
+        # A takes the only sales agent.
+        mark = world.bus.mark()
+        world.caller("8101", hold_ms=20_000)
+        first = await world.queued("sales", mark)
+        await world.bus.wait_for(CallAnswered, lambda e: e.call_id == first.call_id, since=mark)
+        # B asks for a callback (the IVR records it and hangs up), then C calls in and waits.
+        world.caller("8105", hold_ms=10_000, ani="5552000")
+        callback = await world.bus.wait_for(
+            CallQueued, lambda e: e.kind == "callback", since=mark, within=15
+        )
+        world.caller("8101", hold_ms=30_000)
+        later = await world.bus.wait_for(
+            CallQueued, lambda e: e.kind == "voice" and e.call_id != first.call_id, since=mark
+        )
+        # When agent1001 is free again, B's turn comes before C's: the agent's phone is rung
+        # first, and once it answers the customer's number is dialed.
+        offered = await world.bus.wait_for(
+            CallOffered, lambda e: e.call_id != first.call_id, since=mark, within=20
+        )
+        assert offered.call_id == callback.call_id, (offered, later)
+        await world.bus.wait_for(
+            CallAnswered, lambda e: e.call_id == callback.call_id, since=mark, within=15
+        )
+
+        def customer_answered(event: object) -> bool:
+            return (
+                isinstance(event, Event)
+                and event.name == "DialEnd"
+                and (event.get("DestChannel") or "").startswith("Local/5552000@sandbox-pstn")
+                and event.get("DialStatus") == "ANSWER"
+            )
+
+        await eventually(
+            "the customer's leg answered",
+            lambda: any(customer_answered(e) for e in world.bus.events[mark:]),
+            within=15,
+        )
+        phone.wait_for_event("answered ", 5)
+        # Then C is served by the same agent, and the callback is not failed.
+        await world.bus.wait_for(
+            CallAnswered, lambda e: e.call_id == later.call_id, since=mark, within=30
+        )
+        assert await world.get("/acd/callbacks/failed") == []
+
+
+# -- restart and crash -----------------------------------------------------------------------
+
+
+def _server_config(pbx: PbxHandle, folder: Path, http_port: int) -> Path:
+    acd, flows = write_config(folder)
+    config = folder / "ctiserver.yaml"
+    settings = {
+        "ami": {
+            "port": pbx.ami_port,
+            "username": pbx.ami_username,
+            "secret": pbx.ami_secret,
+            "reconnect_min": 0.2,
+            "reconnect_max": 1.0,
+            "ping_interval": 2,
+            "ping_timeout": 2,
+        },
+        "agi": {"host": pbx.agi_host, "port": pbx.agi_port},
+        "http": {"host": "127.0.0.1", "port": http_port},
+        "log": {"format": "json", "level": "INFO"},
+        "pbx": {"root": str(pbx.config.root_dir), "instance": pbx.config.instance},
+        "ivr": {"flows": [str(flows)], "customers": None},
+        "acd": {"enabled": True, "config": str(acd), "state_dir": str(folder / "state")},
+    }
+    config.write_text(json.dumps(settings), encoding="utf-8")  # JSON is YAML
+    return config
+
+
+class ServerProcess:
+    """``ctiserver run`` in a child process, as an admin runs it (so it can be kill -9'ed)."""
+
+    def __init__(self, config: Path, http_port: int, log: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CTISERVER__")}
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "cti.cli", "--config", str(config), "run"],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=config.parent,
+            )
+        self.base = f"http://127.0.0.1:{http_port}"
+        self.log = log
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.base + path, timeout=3) as response:
+            return json.loads(response.read())
+
+    def post(self, path: str) -> Any:
+        request = urllib.request.Request(self.base + path, data=b"{}", method="POST")
+        with urllib.request.urlopen(request, timeout=3) as response:
+            return json.loads(response.read())
+
+    def wait_until(self, what: str, check: Any, timeout: float = 20) -> Any:
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                last = check()
+            except (OSError, ValueError, KeyError, IndexError) as exc:
+                last = exc
+            else:
+                if last:
+                    return last
+            time.sleep(0.1)
+        tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-15:])
+        raise AssertionError(f"never saw {what} in {timeout} s; last: {last!r}\n{tail}")
+
+    def kill(self) -> None:
+        self.proc.kill()  # SIGKILL: no clean-up of any kind
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def _calls(server: ServerProcess) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = server.get("/acd/calls")
+    return calls
+
+
+def test_kill_9_with_calls_waiting_and_on_an_agent_loses_nothing(
+    pbx: PbxHandle, tmp_path: Path
+) -> None:
+    pbx.hangup_all()
+    http_port = free_tcp_port()
+    config = _server_config(pbx, tmp_path / "config", http_port)
+    log = tmp_path / "ctiserver.log"
+    (tmp_path / "sipp").mkdir()
+    processes: list[SippProcess] = []
+    first = ServerProcess(config, http_port, log)
+    second: ServerProcess | None = None
+    try:
+        first.wait_until("the server up", lambda: first.get("/acd/agents"))
+        processes.append(
+            start_phone(
+                pbx.phone_port("agent1001"), ring_ms=300, talk_ms=None, log_dir=tmp_path / "sipp"
+            )
+        )
+        first.post("/acd/agents/agent1001/login")
+        first.post("/acd/agents/agent1001/ready")
+
+        # A talks to agent1001 until A hangs up (18 s after the IVR answered); B and C wait.
+        processes.append(
+            start_caller(
+                pbx.sip_port,
+                "8101",
+                first_key_ms=1,
+                hold_ms=18_000,
+                ani="5550001",
+                timeout=60,
+                log_dir=tmp_path / "sipp",
+            )
+        )
+        on_agent = first.wait_until(
+            "A on agent1001",
+            lambda: [c for c in _calls(first) if c["state"] == "connected"],
+        )[0]
+        for ani in ("5550002", "5550003"):
+            processes.append(
+                start_caller(
+                    pbx.sip_port,
+                    "8101",
+                    first_key_ms=1,
+                    hold_ms=45_000,
+                    ani=ani,
+                    timeout=90,
+                    log_dir=tmp_path / "sipp",
+                )
+            )
+            time.sleep(1.0)
+        before = first.wait_until(
+            "B and C waiting",
+            lambda: (
+                [c for c in _calls(first) if c["state"] == "waiting"][1:]
+                and [c for c in _calls(first) if c["state"] == "waiting"]
+            ),
+        )
+        assert [c["number"] for c in before] == ["5550002", "5550003"]
+
+        first.kill()
+        time.sleep(1.0)
+        second = ServerProcess(config, http_port, log)
+        server = second
+
+        def restored() -> list[dict[str, Any]] | None:
+            calls = _calls(server)
+            waiting = [c for c in calls if c["state"] == "waiting"]
+            connected = [c for c in calls if c["state"] == "connected"]
+            return calls if len(waiting) == 2 and len(connected) == 1 else None
+
+        after = second.wait_until("the queue rebuilt from Asterisk", restored)
+        waiting = [c for c in after if c["state"] == "waiting"]
+        # Same callers, same order, same place (the time each entered is kept).
+        assert [(c["call_id"], c["entered_at"], c["position"]) for c in waiting] == [
+            (c["call_id"], c["entered_at"], n) for n, c in enumerate(before, 1)
+        ]
+        connected = [c for c in after if c["state"] == "connected"]
+        assert (connected[0]["call_id"], connected[0]["agent_id"]) == (
+            on_agent["call_id"],
+            "agent1001",
+        )
+        agent = second.get("/acd/agents/agent1001")
+        assert (agent["status"], agent["endpoint"]) == ("on_call", "PJSIP/agent1001")
+
+        # When A hangs up, agent1001 wraps up and takes B next (then C): nobody stuck.
+        second.wait_until(
+            "B on agent1001",
+            lambda: [
+                c
+                for c in _calls(server)
+                if c["state"] == "connected" and c["call_id"] == waiting[0]["call_id"]
+            ],
+            timeout=30,
+        )
+        assert [c["call_id"] for c in _calls(second) if c["state"] == "waiting"] == [
+            waiting[1]["call_id"]
+        ]
+        metrics = urllib.request.urlopen(second.base + "/metrics", timeout=3).read().decode()
+        assert "ctiserver_acd_repairs_total" in metrics
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+        for process in processes:
+            process.stop()
+        pbx.hangup_all()
+
+
+def test_waiting_callers_go_to_the_fallback_when_the_server_stays_down(
+    pbx: PbxHandle, tmp_path: Path
+) -> None:
+    pbx.hangup_all()
+    http_port = free_tcp_port()
+    config = _server_config(pbx, tmp_path / "config", http_port)
+    (tmp_path / "sipp").mkdir()
+    server = ServerProcess(config, http_port, tmp_path / "ctiserver.log")
+    caller: SippProcess | None = None
+    try:
+        server.wait_until("the server up", lambda: server.get("/acd/agents"))
+        caller = start_caller(
+            pbx.sip_port,
+            "8101",
+            first_key_ms=1,
+            hold_ms=40_000,
+            timeout=70,
+            log_dir=tmp_path / "sipp",
+        )
+        waiting = server.wait_until("a waiting call", lambda: _calls(server))[0]
+        server.kill()
+        killed = time.monotonic()
+
+        def context() -> str:
+            for line in pbx.cli("core show channels concise").splitlines():
+                fields = line.split("!")
+                if len(fields) > 5 and fields[0] == waiting["channel"]:
+                    return fields[1]
+            return ""
+
+        pbx.wait_for("the caller in cti-fallback", lambda: context() == "cti-fallback", timeout=25)
+        # Bounded: fallback_after (8 s) plus at most one music period (5 s) and a margin.
+        assert time.monotonic() - killed < 8 + 5 + 3
+    finally:
+        server.stop()
+        if caller is not None:
+            caller.stop()
+        pbx.hangup_all()
