@@ -126,6 +126,10 @@ class AsteriskPbx(AcdPbx):
 
     async def overflow(self, channel: str, kind: str, target: str) -> None:
         await self._actions(
+            # No longer waiting: a reconciliation running before the Redirect lands must not
+            # adopt the caller again (the place stays readable in CTI_ACD_LEFT).
+            ("Setvar", {"Channel": channel, "Variable": "CTI_ACD_LEFT", "Value": kind}),
+            ("Setvar", {"Channel": channel, "Variable": WAITING_VARIABLE, "Value": ""}),
             (
                 "Setvar",
                 {"Channel": channel, "Variable": "CTI_ACD_OVERFLOW_TARGET", "Value": target},
@@ -223,6 +227,7 @@ async def list_channels(ami: AmiClient) -> list[ChannelView]:
             context,
             bridge_id=item.get("BridgeId") or "",
             state_desc=item.get("ChannelStateDesc") or "",
+            application=item.get("Application") or "",
         )
         if context in _ACD_CONTEXTS:
             waiting, agent, callback = await asyncio.gather(
@@ -236,6 +241,7 @@ async def list_channels(ami: AmiClient) -> list[ChannelView]:
                 context,
                 bridge_id=view.bridge_id,
                 state_desc=view.state_desc,
+                application=view.application,
                 waiting=decode_waiting(waiting),
                 agent_id=agent,
                 callback_id=callback,

@@ -39,6 +39,7 @@ import contextlib
 import datetime as dt
 import itertools
 import logging
+import math
 import time
 import urllib.parse
 import uuid
@@ -91,6 +92,9 @@ _log = logging.getLogger(__name__)
 _BUSY = frozenset(
     {AgentStatus.RESERVED, AgentStatus.RINGING, AgentStatus.ON_CALL, AgentStatus.ON_HOLD}
 )
+# How long an offer may take to show in Asterisk (Setvar + Redirect + Dial) before the
+# reconciliation may call it lost.
+_OFFER_GRACE = 5.0
 _ENDPOINT_SHAPE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-/@:")
 
 
@@ -148,9 +152,12 @@ def decode_waiting(text: str | None) -> WaitingState | None:
         for item in filter(None, data.get("skills", "").split(",")):
             name, _, level = item.partition(":")
             skills[name] = int(level)
+        entered = float(data["entered"])
+        if not math.isfinite(entered):
+            return None
         return WaitingState(
             queue=data["queue"],
-            entered_at=float(data["entered"]),
+            entered_at=entered,
             priority=int(data.get("priority", "0")),
             skills=skills,
             ani=data.get("ani", ""),
@@ -243,6 +250,7 @@ class ChannelView:
     context: str
     bridge_id: str = ""
     state_desc: str = ""
+    application: str = ""  # what the channel runs now (Dial while an agent's phone rings)
     waiting: WaitingState | None = None  # CTI_ACD, decoded
     agent_id: str = ""  # CTI_ACD_AGENT
     callback_id: str = ""  # CTI_ACD_CALLBACK (an agent leg of a callback)
@@ -503,6 +511,15 @@ class AcdService:
             decision.target,
             decision.reason,
         )
+        if decision.kind == "callback" and not call.number:
+            # Nobody to call back: a callback would strand the caller. The queue's overflow
+            # cannot serve them; they keep waiting (and the admin hears about it).
+            _log.error(
+                "ACD: %s cannot overflow to a callback: the caller's number is unknown",
+                call.call_id,
+            )
+            call.retry_at = now + self._retry_delay
+            return
         self.figures.left(call.visit, now, "overflow")
         if decision.kind == "queue":
             call.queue = decision.target
@@ -761,11 +778,13 @@ class AcdService:
             call.hold_total += now - call.hold_since
         talk = max(0.0, now - call.answered_at - call.hold_total)
         self._remove(call)
+        agent_id = call.agent_id
         if call.kind == "callback" and call.last_status != "ANSWER":
+            # Clears the call's agent when it schedules a retry: the agent is taken first.
             self._callback_attempt_failed(call, now)
-        if call.agent_id is None:
+        if agent_id is None:
             return
-        agent = self.agents[call.agent_id]
+        agent = self.agents[agent_id]
         self._publish(
             CallEnded(call.call_id, call.queue, agent.agent_id, talk, call.hold_total, now)
         )
@@ -1110,12 +1129,33 @@ class AcdService:
                     self.figures.answered(call.visit, now)
                     self._resync_agent(agent, AgentStatus.ON_CALL, now)
                     repaired("call on agent found", call.call_id, agent.agent_id, view.channel)
-            elif call.state == "waiting":
+            elif call.state == "waiting" and view.application == "Dial":
                 self._attach(call, agent, now)
                 call.state = "offered"
                 call.offered_at = now
                 self._resync_agent(agent, AgentStatus.RINGING, now)
                 repaired("ringing agent found", call.call_id, agent.agent_id, view.channel)
+
+        # Offers that never reached the phone or whose end we missed: the caller is back in
+        # the wait loop (not dialing) well after the offer was made.
+        for view in views:
+            call = self.calls.get(view.uniqueid)
+            if (
+                view.context != WAIT_CONTEXT
+                or call is None
+                or call.state != "offered"
+                or now - call.offered_at < _OFFER_GRACE
+            ):
+                continue
+            agent_id = call.agent_id or ""
+            call.state = "waiting"
+            call.agent_id = None
+            self._legs.pop(call.agent_leg, None)
+            call.agent_leg = ""
+            agent = self.agents.get(agent_id)
+            if agent is not None and agent.call_id == call.call_id:
+                agent.call_id = None
+            repaired("lost offer withdrawn", call.call_id, agent_id, view.channel)
 
         # Callback agent legs.
         for view in views:

@@ -24,13 +24,17 @@ from acd.ports import AcdStore, AgentRecord, CallbackRecord
 __all__ = ["FileStore", "MemoryStore"]
 
 _log = logging.getLogger(__name__)
-_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]")  # "%" included: it is the escape itself
 
 
 def _file_name(key: str) -> str:
-    # Agent ids are [A-Za-z0-9_.-] (acd.config); callback ids are generated. Anything else is
-    # escaped so that a name can never leave the directory.
-    return _SAFE.sub(lambda m: f"%{ord(m.group()):02x}", key).lstrip(".") + ".json"
+    # Agent ids are [A-Za-z0-9_.-] (acd.config); callback ids are generated. Anything else,
+    # and a leading dot, is escaped (fixed width, so two names never meet) so that a name can
+    # never leave the directory or hide as a dot file.
+    escaped = _SAFE.sub(lambda m: f"%{ord(m.group()):06x}", key)
+    if escaped.startswith("."):
+        escaped = f"%{ord('.'):06x}" + escaped[1:]
+    return escaped + ".json"
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
