@@ -295,14 +295,19 @@ class FiguresTracker:
         self._dirty.add(call.queue)
         return call, q, max(0.0, at - call.entered_at)
 
+    def _finish_counted(self, call_id: str, at: float) -> tuple[_Queue, float] | None:
+        """``_finish``, and None too when the call's outcome is not counted (restored)."""
+        found = self._finish(call_id, at)
+        if found is None or not self._counted(found[0]):
+            return None
+        return found[1], found[2]
+
     def answered(self, call_id: str, at: float) -> None:
         """Connected to an agent after ``at - entered`` seconds of waiting. O(1) amortised."""
-        found = self._finish(call_id, at)
+        found = self._finish_counted(call_id, at)
         if found is None:
             return
-        call, q, wait = found
-        if not self._counted(call):
-            return
+        q, wait = found
         d = q.daily
         d.answered += 1
         d.answered_wait += wait
@@ -311,12 +316,10 @@ class FiguresTracker:
 
     def abandoned(self, call_id: str, at: float) -> None:
         """The caller hung up while waiting or while an agent's phone rang. O(1) amortised."""
-        found = self._finish(call_id, at)
+        found = self._finish_counted(call_id, at)
         if found is None:
             return
-        call, q, wait = found
-        if not self._counted(call):
-            return
+        q, wait = found
         d = q.daily
         d.abandoned += 1
         if wait <= q.spec.threshold:
@@ -327,13 +330,10 @@ class FiguresTracker:
     def left(self, call_id: str, at: float, outcome: LeaveOutcome) -> None:
         """The call left the queue another way: its own outcome, not an abandon (kpi.md).
         O(1) amortised."""
-        found = self._finish(call_id, at)
+        found = self._finish_counted(call_id, at)
         if found is None:
             return
-        call, q, _ = found
-        if not self._counted(call):
-            return
-        d = q.daily
+        d = found[0].daily
         if outcome == "overflow":
             d.overflowed += 1
         elif outcome == "callback":
