@@ -5,15 +5,24 @@
 it are marked ``@pytest.mark.pbx``. If the sandbox cannot be had (not root, no debootstrap,
 mirror unreachable...) the fixture fails with the reason: a real-Asterisk test never turns
 into a silent skip.
+
+``postgres``: a throwaway PostgreSQL cluster (see tests/support/postgres.py), created in a fresh
+folder under /tmp and started once per session, stopped at the end. Same policy as ``pbx``: if
+it cannot be started the fixture fails with the reason, never skips. ``postgres_db``: a fresh,
+empty database on it for one test, yielded as its SQLAlchemy URL and dropped afterwards.
 """
 
 from __future__ import annotations
 
 import contextlib
+import tempfile
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from support.pbx import PbxHandle, exclusive_instance, make_test_config, start_test_pbx
+from support.postgres import PostgresHandle, PostgresUnavailable, start_postgres
 
 from cti.errors import SandboxError
 
@@ -35,3 +44,35 @@ def pbx() -> Iterator[PbxHandle]:
             yield handle
         finally:
             handle.sandbox.down()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresHandle]:
+    # Not pytest's tmp_path: its folders are 0700 root, and as root the server runs as the
+    # ``postgres`` user, which must reach its data directory.
+    with tempfile.TemporaryDirectory(prefix="ctiserver-pg-") as base_dir:
+        handle: PostgresHandle | None = None
+        try:
+            handle = start_postgres(Path(base_dir))
+        except PostgresUnavailable as exc:
+            reason = str(exc)
+        if handle is None:
+            pytest.fail(f"PostgreSQL for the tests is not available: {reason}", pytrace=False)
+        try:
+            yield handle
+        finally:
+            handle.stop()
+
+
+@pytest.fixture
+def postgres_db(postgres: PostgresHandle) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    url = postgres.create_database(name)
+    try:
+        yield url
+    finally:
+        # A test that stopped the server and failed before starting it again must not take
+        # every later PostgreSQL test down with it.
+        if not postgres.running:
+            postgres.start_server()
+        postgres.drop_database(name)
