@@ -1,4 +1,5 @@
-"""What ``/healthz`` reports: the PBX connection and the server's uptime.
+"""What ``/healthz`` reports: the PBX connection, other components (the CRM store) and the
+server's uptime.
 
 The AMI client's state changes reach here as ``PbxConnectionChanged`` events on the bus; the
 health object only remembers the latest one, so the endpoint never touches the network.
@@ -38,6 +39,13 @@ class Health:
         self._pbx = PbxConnectionChanged(False, "starting", 0.0)
         self._pbx_since = self._started
         self.pbx_connects = 0
+        self._components: dict[str, Callable[[], dict[str, Any]]] = {}
+
+    def add_component(self, name: str, probe: Callable[[], dict[str, Any]]) -> None:
+        """Another part the server needs (the CRM store): ``probe()`` answers at once, from
+        memory, with at least ``{"ok": bool}``; a component that is not ok makes the server
+        degraded (503) while it lasts."""
+        self._components[name] = probe
 
     def on_pbx(self, event: PbxConnectionChanged) -> None:
         if event.connected and not self._pbx.connected:
@@ -48,7 +56,7 @@ class Health:
 
     @property
     def healthy(self) -> bool:
-        return self._pbx.connected
+        return self._pbx.connected and all(p().get("ok") for p in self._components.values())
 
     def report(self) -> dict[str, Any]:
         now = self._monotonic()
@@ -63,4 +71,5 @@ class Health:
                 "detail": self._pbx.detail,
                 "connects": self.pbx_connects,
             },
+            **{name: probe() for name, probe in self._components.items()},
         }

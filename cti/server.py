@@ -23,9 +23,14 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.agent_state import AgentStatus
 from acd.gateway import WaitTick
+from crm_bridge.db import create_engine, migrate
+from crm_bridge.recorder import InteractionRecorder
+from crm_bridge.writer import InteractionWriter
 from cti import __version__
 from cti.agi import AgiServer, AgiServerConfig, Handler, SessionSummary
 from cti.ami import AmiClient, AmiClientConfig, ConnectionState, Event
@@ -39,7 +44,7 @@ from cti.metrics import build_registry
 from cti.queue_summary import QueueSummaryFeed
 from cti.settings import Settings
 from cti.web import build_web_app
-from cti.wiring import AcdParts, build_acd, build_ivr, queue_problems
+from cti.wiring import AcdParts, build_acd, build_ivr, crm_url, queue_problems
 from ivr.registry import IvrReloaded
 from ivr.services import AppQueueGateway
 
@@ -131,6 +136,21 @@ class Server:
             self.wait_tick = WaitTick(self.acd.service, prompts=self.ivr.prompts)
             self.agi.route("acd-wait", self.wait_tick)
 
+        # The CRM store: every interaction the bus reports goes through one batching writer.
+        self.crm_writer: InteractionWriter | None = None
+        self.crm_engine: AsyncEngine | None = None
+        if settings.crm.enabled:
+            self.crm_engine = create_engine(crm_url(settings))
+            self.crm_writer = InteractionWriter(
+                self.crm_engine,
+                clock=clock,
+                max_batch=settings.crm.max_batch,
+                max_buffer=settings.crm.max_buffer,
+            )
+            self.recorder = InteractionRecorder(self.crm_writer)
+            self.bus.subscribe(object, self.recorder.on_event)
+            self.health.add_component("crm", self._crm_health)
+
         self._started_at = clock()
         self.registry = build_registry(
             {
@@ -139,6 +159,7 @@ class Server:
                 "calls": self._call_stats,
                 "ivr": self._ivr_stats,
                 "acd": self._acd_stats,
+                "crm": self._crm_stats,
                 "server": lambda: {"uptime_seconds": self._clock() - self._started_at},
             }
         )
@@ -231,6 +252,34 @@ class Server:
             stats[f"agents_{status.value}"] = float(count)
         return stats
 
+    def _crm_health(self) -> dict[str, object]:
+        writer = self.crm_writer
+        if writer is None:
+            return {"ok": True}
+        return {
+            "ok": writer.available,
+            "buffered": writer.buffered,
+            "unavailable_since": writer.unavailable_since,
+            "last_error": "" if writer.available else writer.last_error,
+        }
+
+    def _crm_stats(self) -> dict[str, float]:
+        writer = self.crm_writer
+        if writer is None:
+            return {}
+        stats = writer.stats
+        return {
+            "events_submitted_total": float(stats.submitted),
+            "events_written_total": float(stats.written),
+            "events_duplicate_total": float(stats.duplicates),
+            "events_rejected_total": float(stats.rejected),
+            "batches_total": float(stats.batches),
+            "failed_transactions_total": float(stats.failures),
+            "buffered_events": float(writer.buffered),
+            "available": float(writer.available),
+            "last_commit_seconds": stats.last_commit_seconds,
+        }
+
     def reload_ivr(self) -> IvrReloaded:
         """Apply a changed IVR configuration (SIGHUP, POST /admin/ivr/reload)."""
         return self.ivr.registry.reload()
@@ -245,6 +294,17 @@ class Server:
         return port
 
     async def __aenter__(self) -> Server:
+        if self.crm_engine is not None and self.crm_writer is not None:
+            if self.settings.crm.migrate_on_start:
+                try:
+                    await migrate(self.crm_engine)
+                except (SQLAlchemyError, OSError) as exc:
+                    await self.crm_engine.dispose()
+                    first = str(exc).splitlines()[0]
+                    raise CtiError(
+                        f"CRM store: cannot open {crm_url(self.settings)}: {first}"
+                    ) from exc
+            await self.crm_writer.start()
         try:
             await self.agi.start()
             self._web_runner = web.AppRunner(
@@ -301,6 +361,11 @@ class Server:
         if self.acd is not None:
             await self.acd.service.aclose()
         await self.agi.aclose()
+        if self.crm_writer is not None:
+            # What the bus handed over is written before the process ends (bounded wait).
+            await self.crm_writer.aclose(flush_timeout=5.0)
+        if self.crm_engine is not None:
+            await self.crm_engine.dispose()
         if self._web_runner is not None:
             await self._web_runner.cleanup()
             self._web_runner = None

@@ -31,6 +31,7 @@ __all__ = [
     "AgentPhoneSettings",
     "AgiSettings",
     "AmiSettings",
+    "CrmSettings",
     "HttpSettings",
     "IvrSettings",
     "LogSettings",
@@ -182,6 +183,22 @@ class AcdSettings(_Section):
     )
 
 
+class CrmSettings(_Section):
+    """The CRM store (``crm_bridge/``): customers and the interaction log."""
+
+    enabled: bool = Field(True, description="false: no interaction log is kept")
+    url: str | None = Field(
+        None,
+        description="database URL; default: sqlite+aiosqlite:///~/.local/state/ctiserver/"
+        "<instance>/crm.sqlite3; PostgreSQL: postgresql+asyncpg://user:password@host/db",
+    )
+    migrate_on_start: bool = Field(True, description="bring the schema up to date at start")
+    max_batch: int = Field(500, ge=1, le=10_000, description="events per transaction, at most")
+    max_buffer: int = Field(
+        100_000, ge=100, description="events kept in memory while the database is away"
+    )
+
+
 class Settings(_Section):
     ami: AmiSettings = AmiSettings()
     agi: AgiSettings = AgiSettings()
@@ -190,6 +207,7 @@ class Settings(_Section):
     pbx: PbxSettings = PbxSettings()
     ivr: IvrSettings = IvrSettings()
     acd: AcdSettings = AcdSettings()
+    crm: CrmSettings = CrmSettings()
     # Where the config files were read from; relative paths in later sections resolve here.
     config_dir: Path = Path("config")
 

@@ -36,12 +36,14 @@ __all__ = [
     "acd_state_dir",
     "build_acd",
     "build_ivr",
+    "crm_url",
     "ivr_loader",
     "ivr_paths",
     "queue_problems",
     "sandbox_config",
     "sandbox_layout",
     "sound_catalog",
+    "state_root",
 ]
 
 # Inside the Debian root: the sound folder Asterisk's default language plays from.
@@ -177,10 +179,22 @@ def acd_config_path(settings: Settings) -> Path:
     return _relative(settings, settings.acd.config)
 
 
+def state_root(settings: Settings) -> Path:
+    """Where the server keeps its state unless told otherwise: one folder per instance."""
+    return Path("~/.local/state/ctiserver").expanduser() / settings.pbx.instance
+
+
 def acd_state_dir(settings: Settings) -> Path:
     if settings.acd.state_dir is not None:
         return _relative(settings, settings.acd.state_dir).expanduser()
-    return Path("~/.local/state/ctiserver").expanduser() / settings.pbx.instance
+    return state_root(settings)
+
+
+def crm_url(settings: Settings) -> str:
+    """The CRM store's database URL (default: an SQLite file in the state folder)."""
+    if settings.crm.url:
+        return settings.crm.url
+    return f"sqlite+aiosqlite:///{state_root(settings) / 'crm.sqlite3'}"
 
 
 def queue_problems(ivr: IvrConfig, acd: AcdConfig) -> list[str]:

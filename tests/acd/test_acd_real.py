@@ -32,6 +32,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 from support.pbx import PbxHandle
 from support.server import (
     BusRecorder,
@@ -52,6 +53,7 @@ from acd.events import (
     CallQueued,
     CallRequeued,
 )
+from crm_bridge.schema import Interaction
 from cti.ami import Event
 from cti.server import Server
 
@@ -180,6 +182,8 @@ async def acd_world(pbx: PbxHandle, tmp_path: Path) -> AsyncIterator[World]:
             "acd.enabled=true",
             f"acd.config={acd}",
             f"acd.state_dir={tmp_path / 'state'}",
+            "crm.enabled=true",
+            f"crm.url=sqlite+aiosqlite:///{tmp_path / 'crm.sqlite3'}",
         ),
         flows,
     )
@@ -254,6 +258,35 @@ async def test_calls_reach_agents_with_the_right_skills(pbx: PbxHandle, tmp_path
             ("on_call", "wrap_up"),
             ("wrap_up", "ready"),
         ], causes
+
+        # The interaction log: one row per call (IVR, call model and ACD agree on the key),
+        # with its queue, agent, outcome and phases.
+        writer, engine = world.server.crm_writer, world.server.crm_engine
+        assert writer is not None
+        assert engine is not None
+        await writer.flush(10)
+        async with engine.connect() as conn:
+            rows = {row.key: row for row in (await conn.execute(select(Interaction))).all()}
+        assert set(rows) == {sales.call_id, support.call_id}
+        for call, queue, agent, flow in (
+            (sales, "sales", "agent1001", "to_sales"),
+            (support, "support", "agent1002", "to_support"),
+        ):
+            row = rows[call.call_id]
+            assert (row.queue, row.agent_id, row.outcome, row.ivr_flow) == (
+                queue,
+                agent,
+                "answered",
+                flow,
+            )
+            assert (row.ani, row.dnis, row.agents) == (
+                "5551234",
+                "8101" if queue == "sales" else "8102",
+                [agent],
+            )
+            assert row.started_at <= row.queued_at <= row.answered_at <= row.ended_at
+            assert row.talk_seconds is not None
+            assert row.talk_seconds > 2
 
 
 async def test_ring_no_answer_sets_the_agent_not_ready_and_offers_the_call_again(
@@ -436,6 +469,7 @@ def _server_config(pbx: PbxHandle, folder: Path, http_port: int) -> Path:
         "pbx": {"root": str(pbx.config.root_dir), "instance": pbx.config.instance},
         "ivr": {"flows": [str(flows)], "customers": None},
         "acd": {"enabled": True, "config": str(acd), "state_dir": str(folder / "state")},
+        "crm": {"url": f"sqlite+aiosqlite:///{folder / 'crm.sqlite3'}"},
     }
     config.write_text(json.dumps(settings), encoding="utf-8")  # JSON is YAML
     return config

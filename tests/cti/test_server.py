@@ -35,6 +35,7 @@ def _settings(fake: FakeAsterisk) -> Settings:
             # These tests are about the foundation and the app_queue stand-in; the ACD's
             # own server tests switch it on (tests/acd/).
             "acd.enabled=false",
+            "crm.enabled=false",
         ),
     )
 
@@ -265,7 +266,8 @@ async def test_ivr_reload_endpoint_applies_or_refuses(fake: FakeAsterisk, tmp_pa
         "agi: {port: 0}\n"
         "http: {port: 0}\n"
         "ivr: {flows: [ivr], customers: null}\n"
-        "acd: {enabled: false}\n",
+        "acd: {enabled: false}\n"
+        "crm: {enabled: false}\n",
         encoding="utf-8",
     )
     settings = load_settings(config, environ={})

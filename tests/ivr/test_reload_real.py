@@ -289,6 +289,7 @@ async def test_sighup_reloads_a_running_ctiserver(pbx: PbxHandle, tmp_path: Path
         "log": {"level": "INFO", "format": "json"},
         "pbx": {"root": str(pbx.config.root_dir), "instance": pbx.config.instance},
         "acd": {"enabled": False},  # the IVR's own test: app_queue behind its queue nodes
+        "crm": {"enabled": False},
         "ivr": {"flows": [str(flows)], "customers": str(CUSTOMERS)},
     }
     config.write_text(yaml.safe_dump(settings), encoding="utf-8")

@@ -79,6 +79,8 @@ def real_server_settings(pbx: PbxHandle, *overrides: str) -> Settings:
             # app_queue behind the IVR's queue nodes unless a test asks for the ACD (with its
             # own state folder: "acd.enabled=true", f"acd.state_dir={tmp_path}").
             "acd.enabled=false",
+            # No interaction log unless a test asks for one (with its own database URL).
+            "crm.enabled=false",
             *overrides,
         ),
     )
