@@ -3,6 +3,7 @@
     ctiserver [--config FILE] [--set KEY=VALUE ...] run
     ctiserver [...] check-config
     ctiserver [...] pbx build [--force] | up | down | status | restart | cli COMMAND...
+    ctiserver [...] db upgrade | status
     ctiserver version
 
 Global options come before the subcommand so every subcommand sees the same settings. Errors
@@ -18,8 +19,9 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from cti import __version__
 from cti.errors import ConfigError, CtiError
@@ -27,6 +29,7 @@ from cti.pbx import Sandbox, SandboxStatus
 from cti.settings import Settings, load_settings
 from cti.wiring import (
     acd_config_path,
+    crm_url,
     ivr_paths,
     queue_problems,
     sandbox_config,
@@ -64,7 +67,19 @@ def _parser() -> argparse.ArgumentParser:
     pbx.add_parser("status", help="print the sandbox status as JSON")
     cli = pbx.add_parser("cli", help="run an Asterisk CLI command (asterisk -rx)")
     cli.add_argument("words", nargs="+", help="the command, e.g. core show channels")
+    db = sub.add_parser("db", help="the CRM store's database").add_subparsers(
+        dest="db_command", required=True
+    )
+    db.add_parser("upgrade", help="bring the schema to the newest migration")
+    db.add_parser("status", help="print the database URL and its schema revision")
+    for add_commands in _store_commands():
+        add_commands(sub)
     return parser
+
+
+def _store_commands() -> list[Callable[[Any], None]]:
+    """Commands of the CRM store's modules (customers, reports): each adds its own parser."""
+    return []
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_config(settings, args)
         if args.command == "pbx":
             return _pbx(settings, args)
+        if args.command == "db":
+            return asyncio.run(_db(settings, args))
         from cti.logs import configure_logging
         from cti.server import serve
 
@@ -122,6 +139,30 @@ def _check_config(settings: Settings, args: argparse.Namespace) -> int:
     for problem in mismatches:
         print(f"IVR/ACD: {problem}", file=sys.stderr)
     return 1 if mismatches else 0
+
+
+async def _db(settings: Settings, args: argparse.Namespace) -> int:
+    from crm_bridge.db import create_engine, current_revision, head_revision, migrate
+
+    url = crm_url(settings)
+    engine = create_engine(url)
+    try:
+        if args.db_command == "upgrade":
+            await migrate(engine)
+        revision = await current_revision(engine)
+    finally:
+        await engine.dispose()
+    head = head_revision()
+    state = "up to date" if revision == head else f"behind (newest {head})"
+    print(f"{_safe_url(url)}: revision {revision or 'none'}, {state}")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for printing."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _pbx(settings: Settings, args: argparse.Namespace) -> int:

@@ -16,9 +16,14 @@
     │   ├── AgiHangup               the channel is gone (511, or HANGUP then EOF)
     │   └── AgiCommandError         Asterisk answered 510 (unknown) or 520 (usage)
     ├── SandboxError                the Asterisk sandbox cannot be built, started or reached
-    └── (defined next to their state tables, to keep the tables self-contained)
+    └── (defined next to the code they belong to, to keep those modules self-contained)
         ├── acd.agent_state.IllegalAgentTransition   an agent event not allowed in its state
-        └── cti.calls.model.IllegalTransition         an AMI event the call model refuses
+        ├── acd.service.AcdError                     a request the ACD cannot carry out
+        │   └── acd.service.AgentControlError        an agent request refused (HTTP status)
+        ├── acd.ports.DeliveryError                  Asterisk could not start an offer
+        ├── cti.calls.model.IllegalTransition         an AMI event the call model refuses
+        ├── crm_bridge.writer.BufferFull              the interaction log's buffer is full
+        └── crm_bridge.external.ExternalCrmError      an external CRM refused or stayed down
 
 Errors of lower layers (OSError, asyncio.TimeoutError, yaml errors) are translated into these at
 the boundary with ``raise ... from exc`` so callers handle one family.
