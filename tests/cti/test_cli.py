@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from crm_bridge.db import head_revision
 from cti import __version__
 from cti.cli import main
 
@@ -169,3 +170,17 @@ def test_pbx_status_of_an_instance_that_is_not_running(
     assert code == 3  # scripts can test "is it running" by the exit code
     assert status["running"] is False
     assert status["built"] is False
+
+
+def test_db_upgrade_then_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'crm.sqlite3'}"
+    assert main(["--set", f"crm.url={url}", "db", "status"]) == 0
+    head = head_revision()
+    assert capsys.readouterr().out.strip().endswith(f"revision none, behind (newest {head})")
+    assert main(["--set", f"crm.url={url}", "db", "upgrade"]) == 0
+    assert capsys.readouterr().out.strip() == f"{url}: revision {head}, up to date"
+
+
+def test_db_refuses_a_url_it_cannot_use(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--set", "crm.url=mysql://x@y/z", "db", "status"]) == 2
+    assert "unsupported database 'mysql'" in capsys.readouterr().err
