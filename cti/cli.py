@@ -4,6 +4,7 @@
     ctiserver [...] check-config
     ctiserver [...] pbx build [--force] | up | down | status | restart | cli COMMAND...
     ctiserver [...] db upgrade | status
+    ctiserver [...] report queues | agents | abandoned --from DATE [...]
     ctiserver version
 
 Global options come before the subcommand so every subcommand sees the same settings. Errors
@@ -19,7 +20,7 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,14 +73,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     db.add_parser("upgrade", help="bring the schema to the newest migration")
     db.add_parser("status", help="print the database URL and its schema revision")
-    for add_commands in _store_commands():
+    for _name, add_commands, _run in _store_commands():
         add_commands(sub)
     return parser
 
 
-def _store_commands() -> list[Callable[[Any], None]]:
-    """Commands of the CRM store's modules (customers, reports): each adds its own parser."""
-    return []
+StoreCommand = Callable[[argparse.Namespace, Any], Awaitable[int]]
+
+
+def _store_commands() -> list[tuple[str, Callable[[Any], None], StoreCommand]]:
+    """Commands of the CRM store's modules: (name, add its parser, run it on an engine)."""
+    from crm_bridge import reports
+
+    return [("report", reports.add_commands, reports.run_command)]
+
+
+async def _store_command(settings: Settings, args: argparse.Namespace, run: StoreCommand) -> int:
+    from crm_bridge.db import create_engine, migrate
+
+    engine = create_engine(crm_url(settings))
+    try:
+        await migrate(engine)  # idempotent; a fresh store answers with empty reports
+        return await run(args, engine)
+    finally:
+        await engine.dispose()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _pbx(settings, args)
         if args.command == "db":
             return asyncio.run(_db(settings, args))
+        for name, _add, run in _store_commands():
+            if args.command == name:
+                return asyncio.run(_store_command(settings, args, run))
         from cti.logs import configure_logging
         from cti.server import serve
 

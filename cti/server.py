@@ -313,6 +313,7 @@ class Server:
                     self.registry,
                     reload_ivr=self.reload_ivr,
                     acd=self.acd.service if self.acd is not None else None,
+                    crm=self.crm_engine,
                 ),
                 access_log=None,
             )

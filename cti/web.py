@@ -11,9 +11,11 @@ from collections.abc import Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.api import add_acd_routes
 from acd.service import AcdService
+from crm_bridge.report_api import add_routes as add_report_routes
 from cti.health import Health
 from ivr.registry import IvrReloaded
 
@@ -52,6 +54,7 @@ def build_web_app(
     *,
     reload_ivr: ReloadIvr | None = None,
     acd: AcdService | None = None,
+    crm: AsyncEngine | None = None,
 ) -> web.Application:
     app = web.Application()
     app[HEALTH_KEY] = health
@@ -63,4 +66,6 @@ def build_web_app(
         app.router.add_post("/admin/ivr/reload", _reload_ivr)
     if acd is not None:
         add_acd_routes(app, acd)
+    if crm is not None:
+        add_report_routes(app, crm)
     return app
