@@ -94,6 +94,10 @@ class Interaction(Base):
     __table_args__ = (
         Index("ix_interactions_queue_started", "queue", "started_at"),
         Index("ix_interactions_customer_started", "customer_id", "started_at"),
+        # Insight (a customer's history by their reference) and the abandoned-call worklist
+        # (was this number called back?).
+        Index("ix_interactions_customer_ref_started", "customer_ref", "started_at"),
+        Index("ix_interactions_ani_started", "ani", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -136,7 +140,11 @@ class Interaction(Base):
 
 class InteractionEvent(Base):
     __tablename__ = "interaction_events"
-    __table_args__ = (Index("ix_interaction_events_interaction_at", "interaction_key", "at"),)
+    __table_args__ = (
+        Index("ix_interaction_events_interaction_at", "interaction_key", "at"),
+        # Every report reads one kind of fact over a time range.
+        Index("ix_interaction_events_kind_at", "kind", "at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     event_key: Mapped[str] = mapped_column(String(160), unique=True)

@@ -130,3 +130,18 @@ async def test_a_full_buffer_refuses_instead_of_growing(engine: AsyncEngine) -> 
     finally:
         await writer.aclose()
     assert await count(engine, InteractionEvent) == 3
+
+
+async def test_the_migrations_build_exactly_the_models_schema(engine: AsyncEngine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy.engine import Connection
+
+    from crm_bridge.schema import Base
+
+    def differences(connection: Connection) -> list[object]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, Base.metadata))
+
+    async with engine.connect() as conn:
+        assert await conn.run_sync(differences) == []
