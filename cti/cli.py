@@ -5,6 +5,7 @@
     ctiserver [...] pbx build [--force] | up | down | status | restart | cli COMMAND...
     ctiserver [...] db upgrade | status
     ctiserver [...] report queues | agents | abandoned --from DATE [...]
+    ctiserver [...] customers import FILE.csv [--dry-run] | export FILE.csv
     ctiserver version
 
 Global options come before the subcommand so every subcommand sees the same settings. Errors
@@ -83,9 +84,12 @@ StoreCommand = Callable[[argparse.Namespace, Any], Awaitable[int]]
 
 def _store_commands() -> list[tuple[str, Callable[[Any], None], StoreCommand]]:
     """Commands of the CRM store's modules: (name, add its parser, run it on an engine)."""
-    from crm_bridge import reports
+    from crm_bridge import csv_io, reports
 
-    return [("report", reports.add_commands, reports.run_command)]
+    return [
+        ("report", reports.add_commands, reports.run_command),
+        ("customers", csv_io.add_commands, csv_io.run_command),
+    ]
 
 
 async def _store_command(settings: Settings, args: argparse.Namespace, run: StoreCommand) -> int:

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.agent_state import AgentStatus
 from acd.gateway import WaitTick
+from crm_bridge.customers import StoreCustomers, import_yaml
 from crm_bridge.db import create_engine, migrate
 from crm_bridge.recorder import InteractionRecorder
 from crm_bridge.writer import InteractionWriter
@@ -44,7 +45,14 @@ from cti.metrics import build_registry
 from cti.queue_summary import QueueSummaryFeed
 from cti.settings import Settings
 from cti.web import build_web_app
-from cti.wiring import AcdParts, build_acd, build_ivr, crm_url, queue_problems
+from cti.wiring import (
+    AcdParts,
+    build_acd,
+    build_ivr,
+    crm_url,
+    customers_file,
+    queue_problems,
+)
 from ivr.registry import IvrReloaded
 from ivr.services import AppQueueGateway
 
@@ -99,6 +107,23 @@ class Server:
             ),
             on_session_end=self._on_agi_session_end,
         )
+        # The CRM store: every interaction the bus reports goes through one batching writer.
+        self.crm_writer: InteractionWriter | None = None
+        self.crm_engine: AsyncEngine | None = None
+        if settings.crm.enabled:
+            self.crm_engine = create_engine(crm_url(settings))
+            self.crm_writer = InteractionWriter(
+                self.crm_engine,
+                clock=clock,
+                max_batch=settings.crm.max_batch,
+                max_buffer=settings.crm.max_buffer,
+            )
+            self.recorder = InteractionRecorder(self.crm_writer)
+            self.bus.subscribe(object, self.recorder.on_event)
+            self.health.add_component("crm", self._crm_health)
+
+        # Lookups (the IVR's, the screen-pop's) read the store when there is one.
+        customers = StoreCustomers(self.crm_engine) if self.crm_engine is not None else None
         # The ACD (queues, agents, callbacks) and the IVR in front of it: both configurations
         # are loaded and validated now (an invalid one stops the start). With the ACD off,
         # the IVR's queue nodes use Asterisk's app_queue queues of the same names.
@@ -112,6 +137,7 @@ class Server:
                 publish=self.bus.publish,
                 queues=self.acd.gateway,
                 callbacks=self.acd.callbacks,
+                customers=customers,
             )
             for problem in queue_problems(self.ivr.registry.current, self.acd.config):
                 _log.warning("IVR/ACD configuration: %s", problem)
@@ -119,7 +145,13 @@ class Server:
             self.ami.add_resync_hook(self.acd.feed.reconcile)
         else:
             app_queue = AppQueueGateway(timeout=settings.ivr.queue_timeout)
-            self.ivr = build_ivr(settings, clock=clock, publish=self.bus.publish, queues=app_queue)
+            self.ivr = build_ivr(
+                settings,
+                clock=clock,
+                publish=self.bus.publish,
+                queues=app_queue,
+                customers=customers,
+            )
             self.queue_feed = QueueSummaryFeed(self.ami, app_queue.update)
             self.ami.add_resync_hook(self.queue_feed.resync)
         # "linecheck" is a diagnostic route an admin can dial to prove the FastAGI path works
@@ -135,21 +167,6 @@ class Server:
         if self.acd is not None and "acd-wait" not in extra:
             self.wait_tick = WaitTick(self.acd.service, prompts=self.ivr.prompts)
             self.agi.route("acd-wait", self.wait_tick)
-
-        # The CRM store: every interaction the bus reports goes through one batching writer.
-        self.crm_writer: InteractionWriter | None = None
-        self.crm_engine: AsyncEngine | None = None
-        if settings.crm.enabled:
-            self.crm_engine = create_engine(crm_url(settings))
-            self.crm_writer = InteractionWriter(
-                self.crm_engine,
-                clock=clock,
-                max_batch=settings.crm.max_batch,
-                max_buffer=settings.crm.max_buffer,
-            )
-            self.recorder = InteractionRecorder(self.crm_writer)
-            self.bus.subscribe(object, self.recorder.on_event)
-            self.health.add_component("crm", self._crm_health)
 
         self._started_at = clock()
         self.registry = build_registry(
@@ -305,6 +322,18 @@ class Server:
                         f"CRM store: cannot open {crm_url(self.settings)}: {first}"
                     ) from exc
             await self.crm_writer.start()
+            demo = customers_file(self.settings)
+            if demo is not None:
+                # The configured records (the demo's) into the store; by ref, so a restart
+                # updates them instead of adding them twice.
+                result = await import_yaml(self.crm_engine, demo)
+                _log.info(
+                    "customers from %s: %d new, %d updated, %d rejected",
+                    demo,
+                    result.created,
+                    result.updated,
+                    len(result.rejected),
+                )
         try:
             await self.agi.start()
             self._web_runner = web.AppRunner(

@@ -23,7 +23,7 @@ from ivr.handler import IvrHandler
 from ivr.loader import load_ivr_config
 from ivr.model import IvrConfig
 from ivr.model import Queue as IvrQueue
-from ivr.ports import CallbackStore, QueueGateway
+from ivr.ports import CallbackStore, CustomerDirectory, QueueGateway
 from ivr.prompts import AsteriskPrompts
 from ivr.registry import FlowRegistry
 from ivr.services import AppQueueGateway, InMemoryCustomers, MemoryCallbacks
@@ -37,6 +37,7 @@ __all__ = [
     "build_acd",
     "build_ivr",
     "crm_url",
+    "customers_file",
     "ivr_loader",
     "ivr_paths",
     "queue_problems",
@@ -134,8 +135,10 @@ def build_ivr(
     publish: Callable[[object], None],
     queues: QueueGateway | None = None,
     callbacks: CallbackStore | None = None,
+    customers: CustomerDirectory | None = None,
 ) -> IvrParts:
-    """The IVR; ``queues``/``callbacks`` are the ACD's (default: app_queue and a list)."""
+    """The IVR; ``queues``/``callbacks`` are the ACD's (default: app_queue and a list),
+    ``customers`` the CRM store's (default: ``ivr.customers`` read into memory)."""
     ivr = settings.ivr
     registry = FlowRegistry(ivr_loader(settings), publish=publish)
     layout = sandbox_layout(settings)
@@ -144,11 +147,12 @@ def build_ivr(
         ivr.tts_asterisk_dir or str(layout.tts_inner),
         voice=ivr.tts_voice,
     )
-    customers = (
-        InMemoryCustomers.from_yaml(_relative(settings, ivr.customers))
-        if ivr.customers is not None
-        else InMemoryCustomers(())
-    )
+    if customers is None:
+        customers = (
+            InMemoryCustomers.from_yaml(_relative(settings, ivr.customers))
+            if ivr.customers is not None
+            else InMemoryCustomers(())
+        )
     if queues is None:
         queues = AppQueueGateway(timeout=ivr.queue_timeout)
     if callbacks is None:
@@ -188,6 +192,13 @@ def acd_state_dir(settings: Settings) -> Path:
     if settings.acd.state_dir is not None:
         return _relative(settings, settings.acd.state_dir).expanduser()
     return state_root(settings)
+
+
+def customers_file(settings: Settings) -> Path | None:
+    """The customer records the server loads at start (the demo's), if any."""
+    if settings.ivr.customers is None:
+        return None
+    return _relative(settings, settings.ivr.customers)
 
 
 def crm_url(settings: Settings) -> str:
