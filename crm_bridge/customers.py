@@ -46,6 +46,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from crm_bridge.insight import insight_for
 from crm_bridge.schema import Case, Customer, CustomerPhone, Interaction
 from cti.errors import ConfigError, CtiError
 from ivr.ports import CustomerDirectory
@@ -693,8 +694,16 @@ class StoreCustomers(CustomerDirectory):
     cannot be looked up in the store: ``ConfigError`` (a flow names a field it cannot use).
     """
 
-    def __init__(self, engine: AsyncEngine, country_code: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        country_code: str | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = CustomerStore(engine, country_code=country_code)
+        self._engine = engine
+        self._clock = clock
 
     async def find(self, field: str, value: str) -> Mapping[str, object] | None:
         view: CustomerView | None
@@ -711,7 +720,21 @@ class StoreCustomers(CustomerDirectory):
                 "(ani, phone, account, id or ref)",
                 key="lookup.field",
             )
-        return as_record(view) if view is not None else None
+        if view is None:
+            return None
+        record = as_record(view)
+        # What the history says (crm_bridge.insight): the flow can branch on it
+        # (customer.insight.repeat_caller) and the screen-pop shows the reasons.
+        found = await insight_for(self._engine, view.customer.ref, self._clock())
+        insight = {
+            "repeat_caller": found.repeat_caller,
+            "churn_warning": found.churn_warning,
+            "contacts_7d": found.contacts_7d,
+            "contacts_30d": found.contacts_30d,
+            "last_outcome": found.last_outcome,
+            "reasons": list(found.reasons),
+        }
+        return MappingProxyType({**record, "insight": MappingProxyType(insight)})
 
 
 def _read_yaml(path: Path, country_code: str | None) -> Any:

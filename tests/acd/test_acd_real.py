@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -631,6 +632,21 @@ def test_kill_9_with_calls_waiting_and_on_an_agent_loses_nothing(
         )
         agent = second.get("/acd/agents/agent1001")
         assert (agent["status"], agent["endpoint"]) == ("on_call", "PJSIP/agent1001")
+        # The interaction log kept what the first process had written before it was killed:
+        # the three calls, A answered by agent1001, and nothing twice after the restart.
+        with sqlite3.connect(tmp_path / "config" / "crm.sqlite3") as db:
+            logged = {
+                key: (queue, agent_id, outcome)
+                for key, queue, agent_id, outcome in db.execute(
+                    "SELECT key, queue, agent_id, outcome FROM interactions"
+                )
+            }
+            queued = db.execute(
+                "SELECT COUNT(*) FROM interaction_events WHERE kind = 'queued'"
+            ).fetchone()[0]
+        assert logged[on_agent["call_id"]] == ("sales", "agent1001", "answered")
+        assert [logged[c["call_id"]][0] for c in before] == ["sales", "sales"]
+        assert queued == 3  # the restart's rebuilt queue entries are the same facts
 
         # When A hangs up, agent1001 wraps up and takes B next (then C): nobody stuck.
         second.wait_until(

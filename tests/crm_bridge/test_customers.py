@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,8 @@ from crm_bridge.customers import (
     validate_customer,
 )
 from crm_bridge.schema import Case, Customer, CustomerPhone, Interaction
+from crm_bridge.timeline import TimelineEvent
+from crm_bridge.writer import InteractionWriter
 from cti.errors import ConfigError
 from ivr.services import InMemoryCustomers
 
@@ -318,3 +321,35 @@ async def test_yaml_cases_are_written_once(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         cases = [tuple(r) for r in await conn.execute(select(Case.subject, Case.status))]
     assert sorted(cases) == [("a", "open"), ("b", "closed")]
+
+
+async def test_the_record_carries_the_insight_from_history(engine: AsyncEngine) -> None:
+    await import_yaml(engine, DEMO)
+    now = 1_800_000_000.0
+    writer = InteractionWriter(engine, clock=lambda: now)
+    # Ada called two hours ago and hung up waiting, and once more yesterday.
+    for key, started, kind in (("h1", now - 7200, "abandoned"), ("h2", now - 86400, "abandoned")):
+        await writer.write(
+            [
+                TimelineEvent(
+                    f"ivr:{key}",
+                    key,
+                    "ivr_finished",
+                    started,
+                    {"flow": "main", "outcome": "queued", "customer_ref": "C1001"},
+                ),
+                TimelineEvent(f"acd:{kind}:{key}", key, kind, started + 30, {"wait": 30.0}),
+            ]
+        )
+    ada = await StoreCustomers(engine, clock=lambda: now).find("ani", "5551234")
+    assert ada is not None
+    insight = ada["insight"]
+    assert isinstance(insight, Mapping)
+    assert insight["repeat_caller"] is True
+    assert insight["churn_warning"] is True  # two abandons within 7 days
+    assert insight["contacts_7d"] == 2
+    assert insight["last_outcome"] == "abandoned"
+    assert insight["reasons"]
+    charles = await StoreCustomers(engine, clock=lambda: now).find("id", "C1002")
+    assert charles is not None
+    assert charles["insight"]["repeat_caller"] is False  # type: ignore[index]
