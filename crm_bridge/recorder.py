@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
-from crm_bridge.timeline import from_bus
+from crm_bridge.timeline import TimelineEvent, from_bus
 from crm_bridge.writer import InteractionWriter
 
 __all__ = ["InteractionRecorder"]
@@ -22,8 +23,14 @@ _LOG_EVERY = 1000
 
 
 class InteractionRecorder:
-    def __init__(self, writer: InteractionWriter) -> None:
+    def __init__(
+        self,
+        writer: InteractionWriter,
+        *,
+        also: tuple[Callable[[TimelineEvent], None], ...] = (),
+    ) -> None:
         self._writer = writer
+        self._also = also  # told of every fact after it is submitted (the write-back)
         self.refused = 0
 
     def on_event(self, event: object) -> None:
@@ -31,6 +38,8 @@ class InteractionRecorder:
         if timeline is None:
             return
         self._writer.submit(timeline).add_done_callback(self._done)
+        for listener in self._also:
+            listener(timeline)
 
     def _done(self, future: asyncio.Future[None]) -> None:
         if future.cancelled():

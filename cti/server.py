@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
 
+import aiohttp
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -30,7 +31,9 @@ from acd.agent_state import AgentStatus
 from acd.gateway import WaitTick
 from crm_bridge.customers import StoreCustomers, import_yaml
 from crm_bridge.db import create_engine, migrate
+from crm_bridge.external import HttpCrm
 from crm_bridge.recorder import InteractionRecorder
+from crm_bridge.writeback import WriteBack
 from crm_bridge.writer import InteractionWriter
 from cti import __version__
 from cti.agi import AgiServer, AgiServerConfig, Handler, SessionSummary
@@ -53,6 +56,7 @@ from cti.wiring import (
     customers_file,
     queue_problems,
 )
+from ivr.ports import CustomerDirectory
 from ivr.registry import IvrReloaded
 from ivr.services import AppQueueGateway
 
@@ -110,6 +114,9 @@ class Server:
         # The CRM store: every interaction the bus reports goes through one batching writer.
         self.crm_writer: InteractionWriter | None = None
         self.crm_engine: AsyncEngine | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self.external_crm: HttpCrm | None = None
+        self.writeback: WriteBack | None = None
         if settings.crm.enabled:
             self.crm_engine = create_engine(crm_url(settings))
             self.crm_writer = InteractionWriter(
@@ -118,12 +125,25 @@ class Server:
                 max_batch=settings.crm.max_batch,
                 max_buffer=settings.crm.max_buffer,
             )
-            self.recorder = InteractionRecorder(self.crm_writer)
+            external = settings.crm.external
+            if external is not None:
+                # One HTTP session for the external CRM, owned (and closed) by the server.
+                self._http = aiohttp.ClientSession()
+                self.external_crm = HttpCrm(external, self._http)
+                if external.write_url:
+                    self.writeback = WriteBack(
+                        self.crm_engine, self.external_crm, writer=self.crm_writer
+                    )
+            listeners = (self.writeback.on_event,) if self.writeback is not None else ()
+            self.recorder = InteractionRecorder(self.crm_writer, also=listeners)
             self.bus.subscribe(object, self.recorder.on_event)
             self.health.add_component("crm", self._crm_health)
 
-        # Lookups (the IVR's, the screen-pop's) read the store when there is one.
-        customers = StoreCustomers(self.crm_engine) if self.crm_engine is not None else None
+        # Lookups (the IVR's, the screen-pop's): the external CRM when one is configured, else
+        # the store when there is one, else the configured records in memory.
+        customers: CustomerDirectory | None = None
+        if self.crm_engine is not None:
+            customers = self.external_crm or StoreCustomers(self.crm_engine)
         # The ACD (queues, agents, callbacks) and the IVR in front of it: both configurations
         # are loaded and validated now (an invalid one stops the start). With the ACD off,
         # the IVR's queue nodes use Asterisk's app_queue queues of the same names.
@@ -285,7 +305,21 @@ class Server:
         if writer is None:
             return {}
         stats = writer.stats
+        extra: dict[str, float] = {}
+        if self.external_crm is not None:
+            extra.update({f"external_{k}": v for k, v in self.external_crm.stats().items()})
+        if self.writeback is not None:
+            sent = self.writeback.stats
+            extra.update(
+                {
+                    "writeback_sent_total": float(sent.sent),
+                    "writeback_failed_total": float(sent.failed),
+                    "writeback_dropped_total": float(sent.dropped),
+                    "writeback_pending": float(sent.pending),
+                }
+            )
         return {
+            **extra,
             "events_submitted_total": float(stats.submitted),
             "events_written_total": float(stats.written),
             "events_duplicate_total": float(stats.duplicates),
@@ -322,6 +356,8 @@ class Server:
                         f"CRM store: cannot open {crm_url(self.settings)}: {first}"
                     ) from exc
             await self.crm_writer.start()
+            if self.writeback is not None:
+                await self.writeback.start()
             demo = customers_file(self.settings)
             if demo is not None:
                 # The configured records (the demo's) into the store; by ref, so a restart
@@ -391,6 +427,10 @@ class Server:
         if self.acd is not None:
             await self.acd.service.aclose()
         await self.agi.aclose()
+        if self.crm_engine is not None and self.writeback is not None:
+            await self.writeback.aclose()  # before the writer: a round awaits its flush
+        if self._http is not None:
+            await self._http.close()
         if self.crm_writer is not None:
             # What the bus handed over is written before the process ends (bounded wait).
             await self.crm_writer.aclose(flush_timeout=5.0)

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from crm_bridge.external import ExternalCrmSettings
 from cti.errors import ConfigError
 
 __all__ = [
@@ -196,6 +197,9 @@ class CrmSettings(_Section):
     max_batch: int = Field(500, ge=1, le=10_000, description="events per transaction, at most")
     max_buffer: int = Field(
         100_000, ge=100, description="events kept in memory while the database is away"
+    )
+    external: ExternalCrmSettings | None = Field(
+        None, description="an external CRM for lookups and write-back (crm_bridge/external.py)"
     )
 
 

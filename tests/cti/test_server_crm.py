@@ -1,0 +1,166 @@
+"""The server with its CRM store: facts from the bus reach the store, health and metrics show
+it, and with an external CRM configured, lookups go there and finished interactions are
+written back to it (an aiohttp test server plays the external CRM)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from sqlalchemy import select
+from support.server import eventually
+
+from acd.events import CallAnswered, CallEnded, CallOffered, CallQueued
+from crm_bridge.schema import Interaction
+from cti.ami.fake import FakeAsterisk
+from cti.server import Server
+from cti.settings import Settings, load_settings
+
+T0 = 1_800_000_000.0
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeAsterisk]:
+    async with FakeAsterisk() as fake:
+        yield fake
+
+
+class ExternalCrm:
+    """The external CRM: one customer by phone, and every write-back recorded."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[str, dict[str, Any], str]] = []
+        self.lookups: list[str] = []
+        app = web.Application()
+        app.router.add_get("/customers", self._lookup)
+        app.router.add_post("/interactions/{key}", self._write)
+        self.server = TestServer(app)
+
+    async def _lookup(self, request: web.Request) -> web.Response:
+        phone = request.query.get("phone", "")
+        self.lookups.append(phone)
+        if phone == "5551234":
+            return web.json_response({"id": "X-77", "name": "Ada External", "tier": "gold"})
+        return web.json_response({}, status=404)
+
+    async def _write(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.writes.append((request.match_info["key"], body, request.headers["Idempotency-Key"]))
+        return web.json_response({"ok": True})
+
+
+def _settings(fake: FakeAsterisk, tmp_path: Path, *extra: str) -> Settings:
+    return load_settings(
+        environ={},
+        overrides=(
+            f"ami.port={fake.port}",
+            f"ami.username={fake.username}",
+            f"ami.secret={fake.secret}",
+            "agi.port=0",
+            "http.port=0",
+            "acd.enabled=false",
+            f"crm.url=sqlite+aiosqlite:///{tmp_path / 'crm.sqlite3'}",
+            *extra,
+        ),
+    )
+
+
+def _answered_call(key: str) -> list[object]:
+    return [
+        CallQueued(key, "sales", "voice", 0, T0, T0),
+        CallOffered(key, "sales", "a1", "PJSIP/a1", T0 + 5),
+        CallAnswered(key, "sales", "a1", 6.0, T0 + 6),
+        CallEnded(key, "sales", "a1", 40.0, 2.0, T0 + 48),
+    ]
+
+
+async def test_bus_facts_reach_the_store_and_health_shows_it(
+    fake: FakeAsterisk, tmp_path: Path
+) -> None:
+    async with Server(_settings(fake, tmp_path)) as server, aiohttp.ClientSession() as http:
+        await server.ami.wait_connected(5)
+        for event in _answered_call("L1"):
+            server.bus.publish(event)
+        assert server.crm_writer is not None
+        assert server.crm_engine is not None
+        await server.crm_writer.flush(5)
+        async with server.crm_engine.connect() as conn:
+            row = (await conn.execute(select(Interaction))).one()
+        assert (row.key, row.queue, row.agent_id, row.outcome, row.talk_seconds) == (
+            "L1",
+            "sales",
+            "a1",
+            "answered",
+            40.0,
+        )
+        base = f"http://127.0.0.1:{server.http_port}"
+        async with http.get(f"{base}/healthz") as response:
+            health = await response.json()
+        assert health["crm"] == {
+            "ok": True,
+            "buffered": 0,
+            "unavailable_since": None,
+            "last_error": "",
+        }
+        async with http.get(f"{base}/metrics") as response:
+            metrics = await response.text()
+        assert "ctiserver_crm_events_written_total 4.0" in metrics
+        async with http.get(f"{base}/reports/queues?from=2027-01-15") as response:
+            assert response.status == 200
+            report = await response.json()
+        assert report["report"] == "queues"
+
+
+async def test_the_external_crm_answers_lookups_and_receives_finished_interactions(
+    fake: FakeAsterisk, tmp_path: Path
+) -> None:
+    crm = ExternalCrm()
+    await crm.server.start_server()
+    external = {
+        "url_template": str(crm.server.make_url("/customers")) + "?phone={phone}",
+        # Written by hand: yarl would percent-encode the braces of the placeholder.
+        "write_url": f"http://127.0.0.1:{crm.server.port}/interactions/{{id}}",
+        "headers": {"Authorization": "Bearer t0ken"},
+    }
+    try:
+        config = tmp_path / "cti.yaml"
+        settings = {
+            "ami": {"port": fake.port, "username": fake.username, "secret": fake.secret},
+            "agi": {"port": 0},
+            "http": {"port": 0},
+            "acd": {"enabled": False},
+            "ivr": {
+                "flows": [str(Path(__file__).parents[2] / "config" / "ivr")],
+                "customers": None,
+            },
+            "crm": {"url": f"sqlite+aiosqlite:///{tmp_path / 'crm.sqlite3'}", "external": external},
+        }
+        config.write_text(json.dumps(settings), encoding="utf-8")  # JSON is YAML
+        async with Server(load_settings(config, environ={})) as server:
+            await server.ami.wait_connected(5)
+            # The IVR's lookups go to the external CRM.
+            directory = server.external_crm
+            assert directory is not None
+            record = await directory.find("ani", "5551234")
+            assert record is not None
+            assert record["name"] == "Ada External"
+            assert crm.lookups == ["5551234"]
+            # A finished call is written back, once, with its idempotency key.
+            for event in _answered_call("L9"):
+                server.bus.publish(event)
+            await eventually("the write-back", lambda: bool(crm.writes), within=10)
+            key, body, idempotency = crm.writes[0]
+            assert (key, idempotency, body["outcome"], body["agent_id"]) == (
+                "L9",
+                "L9",
+                "answered",
+                "a1",
+            )
+    finally:
+        await crm.server.close()
