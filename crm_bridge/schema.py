@@ -25,10 +25,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "Case", "Customer", "CustomerPhone", "Interaction", "InteractionEvent"]
+__all__ = [
+    "Base",
+    "Case",
+    "Customer",
+    "CustomerPhone",
+    "Interaction",
+    "InteractionEvent",
+    "LoginSession",
+    "User",
+]
 
 # Constraint names fixed by convention: Alembic can then alter them by name on every backend.
 NAMING = {
@@ -153,3 +162,34 @@ class InteractionEvent(Base):
     at: Mapped[float] = mapped_column(Float)
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     written_at: Mapped[float] = mapped_column(Float)
+
+
+class User(Base):
+    """A console account (agent_console.accounts): agents, supervisors, admins."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    #: "scrypt$<n>$<r>$<p>$<salt>$<hash>" (agent_console.passwords)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))  # agent | supervisor | admin
+    agent_id: Mapped[str | None] = mapped_column(String(64))  # the ACD agent an agent works as
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class LoginSession(Base):
+    """A logged-in browser. Only the SHA-256 of the cookie's token is stored: a copy of the
+    database does not let anyone in."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)

@@ -6,6 +6,7 @@
     ctiserver [...] db upgrade | status
     ctiserver [...] report queues | agents | abandoned --from DATE [...]
     ctiserver [...] customers import FILE.csv [--dry-run] | export FILE.csv
+    ctiserver [...] users add NAME --role ROLE [--agent ID] | list | passwd NAME | disable NAME
     ctiserver version
 
 Global options come before the subcommand so every subcommand sees the same settings. Errors
@@ -84,11 +85,13 @@ StoreCommand = Callable[[argparse.Namespace, Any], Awaitable[int]]
 
 def _store_commands() -> list[tuple[str, Callable[[Any], None], StoreCommand]]:
     """Commands of the CRM store's modules: (name, add its parser, run it on an engine)."""
+    from agent_console import users_cli
     from crm_bridge import csv_io, reports
 
     return [
         ("report", reports.add_commands, reports.run_command),
         ("customers", csv_io.add_commands, csv_io.run_command),
+        ("users", users_cli.add_commands, users_cli.run_command),
     ]
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.agent_state import AgentStatus
 from acd.gateway import WaitTick
+from agent_console.accounts import AccountStore
 from crm_bridge.customers import StoreCustomers, import_yaml
 from crm_bridge.db import create_engine, migrate
 from crm_bridge.external import HttpCrm
@@ -117,6 +118,7 @@ class Server:
         self._http: aiohttp.ClientSession | None = None
         self.external_crm: HttpCrm | None = None
         self.writeback: WriteBack | None = None
+        self.accounts: AccountStore | None = None
         if settings.crm.enabled:
             self.crm_engine = create_engine(crm_url(settings))
             self.crm_writer = InteractionWriter(
@@ -138,6 +140,8 @@ class Server:
             self.recorder = InteractionRecorder(self.crm_writer, also=listeners)
             self.bus.subscribe(object, self.recorder.on_event)
             self.health.add_component("crm", self._crm_health)
+            # Console accounts live in the same database.
+            self.accounts = AccountStore(self.crm_engine, clock=clock)
 
         # Lookups (the IVR's, the screen-pop's): the external CRM when one is configured, else
         # the store when there is one, else the configured records in memory.
@@ -379,6 +383,8 @@ class Server:
                     reload_ivr=self.reload_ivr,
                     acd=self.acd.service if self.acd is not None else None,
                     crm=self.crm_engine,
+                    accounts=self.accounts,
+                    origins=self.settings.http.origins,
                 ),
                 access_log=None,
             )

@@ -95,6 +95,11 @@ class HttpSettings(_Section):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    origins: tuple[str, ...] = Field(
+        (),
+        description="other origins (scheme://host:port) allowed to send state-changing "
+        "requests and open websockets, besides the console's own",
+    )
 
     _host = field_validator("host")(_check_host)
 

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.api import add_acd_routes
 from acd.service import AcdService
+from agent_console.accounts import AccountStore
+from agent_console.auth import add_auth_routes, security_middleware
 from crm_bridge.report_api import add_routes as add_report_routes
 from cti.health import Health
 from ivr.registry import IvrReloaded
@@ -55,8 +57,11 @@ def build_web_app(
     reload_ivr: ReloadIvr | None = None,
     acd: AcdService | None = None,
     crm: AsyncEngine | None = None,
+    accounts: AccountStore | None = None,
+    origins: tuple[str, ...] = (),
 ) -> web.Application:
-    app = web.Application()
+    # The console's API (/api/...) checks sessions, CSRF tokens and origins in one place.
+    app = web.Application(middlewares=[security_middleware] if accounts is not None else [])
     app[HEALTH_KEY] = health
     app[_REGISTRY_KEY] = registry
     app.router.add_get("/healthz", _healthz)
@@ -68,4 +73,6 @@ def build_web_app(
         add_acd_routes(app, acd)
     if crm is not None:
         add_report_routes(app, crm)
+    if accounts is not None:
+        add_auth_routes(app, accounts, origins=origins)
     return app

@@ -164,3 +164,32 @@ async def test_the_external_crm_answers_lookups_and_receives_finished_interactio
             )
     finally:
         await crm.server.close()
+
+
+async def test_console_accounts_log_in_through_the_server(
+    fake: FakeAsterisk, tmp_path: Path
+) -> None:
+    # unsafe=True: aiohttp's client, unlike a browser, ignores cookies from an IP address.
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with (
+        Server(_settings(fake, tmp_path)) as server,
+        aiohttp.ClientSession(cookie_jar=jar) as http,
+    ):
+        assert server.accounts is not None
+        await server.accounts.add_user("sam", "sam-password", "supervisor")
+        base = f"http://127.0.0.1:{server.http_port}"
+        async with http.get(f"{base}/api/me") as response:
+            assert response.status == 401
+        login = {"username": "sam", "password": "sam-password"}
+        async with http.post(f"{base}/api/login", json=login) as response:
+            assert response.status == 200
+            csrf = (await response.json())["csrf"]
+        async with http.get(f"{base}/api/me") as response:
+            assert (response.status, (await response.json())["user"]["role"]) == (
+                200,
+                "supervisor",
+            )
+        async with http.post(f"{base}/api/logout") as response:
+            assert response.status == 403  # no CSRF token: refused
+        async with http.post(f"{base}/api/logout", headers={"X-CSRF-Token": csrf}) as response:
+            assert response.status == 200

@@ -1,0 +1,170 @@
+"""Log-in, sessions and request checks for the console's HTTP API (aiohttp).
+
+    POST /api/login   {"username", "password"}  -> 200 {"user", "csrf"} + session cookie
+    POST /api/logout                             -> 200, cookie cleared, session deleted
+    GET  /api/me                                 -> 200 {"user", "csrf"} | 401
+
+Rules every request under ``/api/`` goes through (``security_middleware``):
+
+- The session cookie (``cti_session``) is ``HttpOnly`` (no script reads it), ``SameSite=Strict``
+  (no other site's page sends it), ``Secure`` on HTTPS, and a new one is issued at every login
+  (a token set before log-in is never promoted: no session fixation).
+- A state-changing request (anything but GET/HEAD/OPTIONS) must carry the session's CSRF token
+  in ``X-CSRF-Token``, and, when the browser sends an ``Origin`` (all current ones do on such
+  requests), it must be the console's own origin or one configured. The log-in itself has no
+  session yet: only the Origin check applies to it.
+- ``require(request, role)`` gives the session or answers 401 (not logged in) / 403 (role too
+  low); handlers call it first, so a permission is checked on the server, never only in the page.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable, Iterable
+
+from aiohttp import web
+
+from agent_console.accounts import AccountStore, Role, SessionInfo, UserInfo
+
+__all__ = [
+    "ACCOUNTS_KEY",
+    "CSRF_HEADER",
+    "ORIGINS_KEY",
+    "SESSION_COOKIE",
+    "add_auth_routes",
+    "origin_allowed",
+    "require",
+    "security_middleware",
+]
+
+SESSION_COOKIE = "cti_session"
+CSRF_HEADER = "X-CSRF-Token"
+ACCOUNTS_KEY = web.AppKey("accounts", AccountStore)
+ORIGINS_KEY: web.AppKey[frozenset[str]] = web.AppKey("origins")
+_SESSION: web.RequestKey[SessionInfo | None] = web.RequestKey(
+    "cti.session",
+    SessionInfo | None,  # type: ignore[arg-type]
+)
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_MAX_LOGIN_BODY = 4096
+
+
+def _json_error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def origin_allowed(request: web.Request, origin: str | None) -> bool:
+    """The request's own origin, or one of the configured ones. No Origin header: allowed
+    (non-browser clients; browsers always send it on cross-site and state-changing requests)."""
+    if origin is None:
+        return True
+    own = f"{request.scheme}://{request.host}"
+    return origin == own or origin in request.app.get(ORIGINS_KEY, frozenset())
+
+
+@web.middleware
+async def security_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    if not request.path.startswith("/api/"):
+        return await handler(request)
+    accounts = request.app[ACCOUNTS_KEY]
+    token = request.cookies.get(SESSION_COOKIE, "")
+    session = await accounts.session(token) if token else None
+    request[_SESSION] = session
+    if request.method not in _SAFE_METHODS:
+        if not origin_allowed(request, request.headers.get("Origin")):
+            return _json_error(403, "cross-origin request refused")
+        if request.path != "/api/login":
+            if session is None:
+                return _json_error(401, "not logged in")
+            sent = request.headers.get(CSRF_HEADER, "")
+            if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
+                return _json_error(403, "missing or wrong CSRF token")
+    return await handler(request)
+
+
+def session_of(request: web.Request) -> SessionInfo | None:
+    return request.get(_SESSION)
+
+
+def require(request: web.Request, role: Role = "agent") -> SessionInfo:
+    """The request's session if its user has at least ``role``; else 401/403 (raised)."""
+    session = session_of(request)
+    if session is None:
+        raise web.HTTPUnauthorized(
+            text=json.dumps({"error": "not logged in"}), content_type="application/json"
+        )
+    if not session.user.at_least(role):
+        raise web.HTTPForbidden(
+            text=json.dumps({"error": f"needs the {role} role"}), content_type="application/json"
+        )
+    return session
+
+
+def user_view(user: UserInfo) -> dict[str, object]:
+    return {
+        "username": user.username,
+        "display_name": user.display_name,
+        "role": user.role,
+        "agent_id": user.agent_id,
+    }
+
+
+async def _login(request: web.Request) -> web.Response:
+    raw = await request.content.read(_MAX_LOGIN_BODY + 1)
+    if len(raw) > _MAX_LOGIN_BODY:
+        return _json_error(413, "request body too large")
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        return _json_error(422, "body is not JSON")
+    username = body.get("username") if isinstance(body, dict) else None
+    password = body.get("password") if isinstance(body, dict) else None
+    if not isinstance(username, str) or not isinstance(password, str):
+        return _json_error(422, "username and password are required")
+    accounts = request.app[ACCOUNTS_KEY]
+    old = request.cookies.get(SESSION_COOKIE)
+    if old:
+        await accounts.logout(old)  # a new session at every login, whatever came before
+    found = await accounts.login(username, password)
+    if found is None:
+        return _json_error(401, "wrong user name or password")
+    token, session = found
+    response = web.json_response({"user": user_view(session.user), "csrf": session.csrf_token})
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+        path="/",
+        max_age=int(accounts.ttl),
+    )
+    return response
+
+
+async def _logout(request: web.Request) -> web.Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await request.app[ACCOUNTS_KEY].logout(token)
+    response = web.json_response({"ok": True})
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def _me(request: web.Request) -> web.Response:
+    session = require(request)
+    return web.json_response({"user": user_view(session.user), "csrf": session.csrf_token})
+
+
+def add_auth_routes(
+    app: web.Application, accounts: AccountStore, *, origins: Iterable[str] = ()
+) -> None:
+    """Accounts on ``app``; add ``security_middleware`` to its middlewares too (at creation)."""
+    app[ACCOUNTS_KEY] = accounts
+    app[ORIGINS_KEY] = frozenset(origins)
+    app.router.add_post("/api/login", _login)
+    app.router.add_post("/api/logout", _logout)
+    app.router.add_get("/api/me", _me)
