@@ -12,8 +12,8 @@ ACD's queue/offer/answer/abandon/overflow/end and callback events) into timeline
   publishes ``CallQueued`` again with the same place: one entry);
 - everything else by call (or agent) and the moment it happened.
 
-Agents' state changes are on the same timeline under the key ``agent:<id>``; they have no
-interaction row.
+Agents' state changes are on the same timeline under the key ``agent:<id>``, and supervisors'
+actions (the audit trail) under ``audit:<user>``; neither makes an interaction row.
 
 The interaction key: a call's Linkedid. The ACD names calls by the caller channel's Uniqueid,
 which for an inbound call *is* the Linkedid (the trunk channel is the call's first channel);
@@ -43,13 +43,29 @@ from acd.events import (
     CallRequeued,
 )
 from acd.events import CallEnded as AcdCallEnded
+from agent_console.events import SupervisorAction
 from crm_bridge.schema import Interaction
 from cti.calls.events import CallEnded, CallStarted
 from ivr.path import IvrFinished
 
-__all__ = ["AGENT_PREFIX", "TimelineEvent", "apply", "from_bus", "new_interaction"]
+__all__ = [
+    "AGENT_PREFIX",
+    "AUDIT_PREFIX",
+    "TimelineEvent",
+    "apply",
+    "from_bus",
+    "is_interaction",
+    "new_interaction",
+]
 
 AGENT_PREFIX = "agent:"
+AUDIT_PREFIX = "audit:"
+
+
+def is_interaction(key: str) -> bool:
+    """Whether facts under ``key`` make an interaction row (agents' states and the audit
+    trail share the timeline but are not contacts)."""
+    return not key.startswith((AGENT_PREFIX, AUDIT_PREFIX))
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,20 @@ def _ms(value: float) -> str:
 def from_bus(event: object) -> TimelineEvent | None:
     """The timeline event for a bus event, or None for one the log does not keep."""
     match event:
+        case SupervisorAction():
+            return TimelineEvent(
+                f"audit:{event.username}:{_ms(event.at)}:{event.action}:{event.agent_id}",
+                f"{AUDIT_PREFIX}{event.username}",
+                "supervisor_action",
+                event.at,
+                {
+                    "username": event.username,
+                    "role": event.role,
+                    "action": event.action,
+                    "agent_id": event.agent_id,
+                    "detail": event.detail,
+                },
+            )
         case AgentStateChanged():
             # Agents' states share the timeline (interaction key "agent:<id>"): reports
             # compute not-ready time by reason and occupancy from them. No interaction row.

@@ -51,7 +51,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_bridge.external import ExternalCrmError, InteractionSink
 from crm_bridge.schema import Interaction
-from crm_bridge.timeline import AGENT_PREFIX, TimelineEvent
+from crm_bridge.timeline import TimelineEvent, is_interaction
 from crm_bridge.writer import InteractionWriter
 
 __all__ = ["TERMINAL_KINDS", "WriteBack", "WriteBackStats", "is_terminal", "row_to_dict"]
@@ -68,7 +68,7 @@ _TABLE = Interaction.__table__
 
 def is_terminal(event: TimelineEvent) -> bool:
     """Whether ``event`` finishes its interaction (see the module docstring)."""
-    if event.interaction_key.startswith(AGENT_PREFIX):
+    if not is_interaction(event.interaction_key):
         return False
     if event.kind in TERMINAL_KINDS:
         return True

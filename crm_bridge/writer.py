@@ -38,7 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crm_bridge.schema import Interaction, InteractionEvent
-from crm_bridge.timeline import AGENT_PREFIX, TimelineEvent, apply, new_interaction
+from crm_bridge.timeline import TimelineEvent, apply, is_interaction, new_interaction
 from cti.errors import CtiError
 
 __all__ = ["BufferFull", "InteractionWriter", "WriterStats"]
@@ -208,7 +208,7 @@ class InteractionWriter:
     async def _project(
         self, session: AsyncSession, events: list[TimelineEvent], now: float
     ) -> None:
-        events = [e for e in events if not e.interaction_key.startswith(AGENT_PREFIX)]
+        events = [e for e in events if is_interaction(e.interaction_key)]
         if not events:
             return
         keys = {e.interaction_key for e in events}

@@ -385,6 +385,7 @@ class Server:
                     crm=self.crm_engine,
                     accounts=self.accounts,
                     origins=self.settings.http.origins,
+                    publish=self.bus.publish,
                 ),
                 access_log=None,
             )

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from acd.api import add_acd_routes
 from acd.service import AcdService
 from agent_console.accounts import AccountStore
+from agent_console.api import add_console_routes
 from agent_console.auth import add_auth_routes, security_middleware
 from crm_bridge.report_api import add_routes as add_report_routes
 from cti.health import Health
@@ -59,6 +60,7 @@ def build_web_app(
     crm: AsyncEngine | None = None,
     accounts: AccountStore | None = None,
     origins: tuple[str, ...] = (),
+    publish: Callable[[object], None] | None = None,
 ) -> web.Application:
     # The console's API (/api/...) checks sessions, CSRF tokens and origins in one place.
     app = web.Application(middlewares=[security_middleware] if accounts is not None else [])
@@ -75,4 +77,6 @@ def build_web_app(
         add_report_routes(app, crm)
     if accounts is not None:
         add_auth_routes(app, accounts, origins=origins)
+        if acd is not None:
+            add_console_routes(app, acd, publish or (lambda _event: None))
     return app
