@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from aiohttp import web
 
 from acd.service import AcdCall, AcdService, AgentControlError, AgentRuntime
 
-__all__ = ["ACD_KEY", "add_acd_routes"]
+__all__ = ["ACD_KEY", "AGENT_ACTIONS", "add_acd_routes", "queue_figures", "read_json_object"]
 
 ACD_KEY = web.AppKey("acd", AcdService)
 _MAX_BODY = 4096
@@ -38,7 +39,8 @@ def _error(message: str, status: int) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object body ({} when empty); ``AgentControlError`` 413/422."""
     if not request.can_read_body:
         return {}
     raw = await request.content.read(_MAX_BODY + 1)
@@ -85,12 +87,28 @@ def _call_view(call: AcdCall, position: int) -> dict[str, object]:
 
 Action = Callable[[AcdService, str, dict[str, Any]], AgentRuntime]
 
+#: agent control by URL verb: what the ACD API and the console's API both offer
+AGENT_ACTIONS: Mapping[str, Action] = MappingProxyType(
+    {
+        "login": lambda s, a, d: s.login(a, _text(d, "endpoint", False)),
+        "ready": lambda s, a, d: s.ready(a),
+        "not-ready": lambda s, a, d: s.not_ready(a, _text(d, "reason", True) or ""),
+        "logout": lambda s, a, d: s.logout(a),
+        "end-wrap-up": lambda s, a, d: s.end_wrap_up(a),
+    }
+)
+
+
+def queue_figures(service: AcdService) -> list[dict[str, Any]]:
+    """Every queue's live figures, JSON-ready."""
+    return [dataclasses.asdict(stats) for stats in service.figures.all_stats(service.clock())]
+
 
 def _agent_action(action: Action) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
         service = request.app[ACD_KEY]
         try:
-            data = await _body(request)
+            data = await read_json_object(request)
             agent = action(service, request.match_info["agent_id"], data)
         except AgentControlError as exc:
             return _error(str(exc), exc.status)
@@ -112,11 +130,7 @@ async def _agent(request: web.Request) -> web.Response:
 
 
 async def _queues(request: web.Request) -> web.Response:
-    service = request.app[ACD_KEY]
-    now = service.clock()
-    return web.json_response(
-        [dataclasses.asdict(stats) for stats in service.figures.all_stats(now)]
-    )
+    return web.json_response(queue_figures(request.app[ACD_KEY]))
 
 
 async def _calls(request: web.Request) -> web.Response:
@@ -139,19 +153,8 @@ def add_acd_routes(app: web.Application, service: AcdService) -> None:
     router = app.router
     router.add_get("/acd/agents", _agents)
     router.add_get("/acd/agents/{agent_id}", _agent)
-    router.add_post(
-        "/acd/agents/{agent_id}/login",
-        _agent_action(lambda s, a, d: s.login(a, _text(d, "endpoint", False))),
-    )
-    router.add_post("/acd/agents/{agent_id}/ready", _agent_action(lambda s, a, d: s.ready(a)))
-    router.add_post(
-        "/acd/agents/{agent_id}/not-ready",
-        _agent_action(lambda s, a, d: s.not_ready(a, _text(d, "reason", True) or "")),
-    )
-    router.add_post("/acd/agents/{agent_id}/logout", _agent_action(lambda s, a, d: s.logout(a)))
-    router.add_post(
-        "/acd/agents/{agent_id}/end-wrap-up", _agent_action(lambda s, a, d: s.end_wrap_up(a))
-    )
+    for verb, action in AGENT_ACTIONS.items():
+        router.add_post(f"/acd/agents/{{agent_id}}/{verb}", _agent_action(action))
     router.add_get("/acd/queues", _queues)
     router.add_get("/acd/calls", _calls)
     router.add_get("/acd/callbacks/failed", _failed)

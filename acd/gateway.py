@@ -132,9 +132,6 @@ class AcdCallbacks(CallbackStore):
         data = pop_variables(request.data)
         self._service.request_callback(request.number, queue, data=data)
 
-    def pending(self) -> tuple[object, ...]:
-        return tuple(c for c in self._service.calls.values() if c.kind == "callback")
-
 
 class WaitTick:
     """The ``acd-wait`` FastAGI route (see the module docstring)."""

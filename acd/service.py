@@ -328,7 +328,7 @@ class AcdService:
             if status is AgentStatus.WRAP_UP:
                 agent.wrap_until = record.wrap_until or now
                 agent.wrap_started = record.since
-            self._publish_agent(agent)
+            self._count_agent(agent)
         for cb in self._store.load_callbacks():
             if cb.queue not in self._specs:
                 _log.error("saved callback %s to %s dropped: no such queue", cb.call_id, cb.queue)
@@ -965,7 +965,8 @@ class AcdService:
         # record honest for the reconciliation (an agent saved on_call whose call is gone).
         self._save(agent)
 
-    def _publish_agent(self, agent: AgentRuntime) -> None:
+    def _count_agent(self, agent: AgentRuntime) -> None:
+        """The live figures learn a restored agent's state (nothing to publish yet)."""
         self.figures.agent(agent.agent_id, agent.config.queues, agent.status.value, self._clock())
 
     def _save(self, agent: AgentRuntime) -> None:

@@ -17,15 +17,14 @@ interaction log keeps.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
-from acd.service import AcdService, AgentControlError, AgentRuntime
+from acd.api import AGENT_ACTIONS, Action, queue_figures, read_json_object
+from acd.service import AcdService, AgentControlError
 from agent_console.auth import require
 from agent_console.events import SupervisorAction
 
@@ -33,44 +32,10 @@ __all__ = ["add_console_routes"]
 
 ACD_KEY = web.AppKey("console_acd", AcdService)
 PUBLISH_KEY: web.AppKey[Callable[[object], None]] = web.AppKey("console_publish")
-_MAX_BODY = 4096
 
 
 def _error(message: str, status: int) -> web.Response:
     return web.json_response({"error": message}, status=status)
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.content.read(_MAX_BODY + 1)
-    if len(raw) > _MAX_BODY:
-        raise AgentControlError("request body too large", 413)
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise AgentControlError("body is not JSON", 422) from exc
-    if not isinstance(data, dict):
-        raise AgentControlError("body must be a JSON object", 422)
-    return data
-
-
-def _text(data: dict[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    if value is not None and not isinstance(value, str):
-        raise AgentControlError(f"{key!r} must be a string", 422)
-    return value
-
-
-Action = Callable[[AcdService, str, dict[str, Any]], AgentRuntime]
-
-_ACTIONS: dict[str, Action] = {
-    "login": lambda s, a, d: s.login(a, _text(d, "endpoint")),
-    "ready": lambda s, a, d: s.ready(a),
-    "not-ready": lambda s, a, d: s.not_ready(a, _text(d, "reason") or ""),
-    "logout": lambda s, a, d: s.logout(a),
-    "end-wrap-up": lambda s, a, d: s.end_wrap_up(a),
-}
 
 
 def _control(name: str, action: Action) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -82,7 +47,7 @@ def _control(name: str, action: Action) -> Callable[[web.Request], Awaitable[web
         if not own and not user.at_least("supervisor"):
             return _error("an agent acts only as their own agent", 403)
         try:
-            data = await _body(request)
+            data = await read_json_object(request)
             agent = action(request.app[ACD_KEY], agent_id, data)
         except AgentControlError as exc:
             return _error(str(exc), exc.status)
@@ -115,9 +80,7 @@ async def _agent(request: web.Request) -> web.Response:
 
 async def _queues(request: web.Request) -> web.Response:
     require(request, "supervisor")
-    service = request.app[ACD_KEY]
-    stats = service.figures.all_stats(service.clock())
-    return web.json_response([dataclasses.asdict(s) for s in stats])
+    return web.json_response(queue_figures(request.app[ACD_KEY]))
 
 
 def add_console_routes(
@@ -128,6 +91,6 @@ def add_console_routes(
     router = app.router
     router.add_get("/api/agents", _agents)
     router.add_get("/api/agents/{agent_id}", _agent)
-    for name, action in _ACTIONS.items():
+    for name, action in AGENT_ACTIONS.items():
         router.add_post(f"/api/agents/{{agent_id}}/{name}", _control(name, action))
     router.add_get("/api/queues", _queues)

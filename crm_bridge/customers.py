@@ -50,7 +50,7 @@ from crm_bridge.insight import insight_for
 from crm_bridge.schema import Case, Customer, CustomerPhone, Interaction
 from cti.errors import ConfigError, CtiError
 from ivr.ports import CustomerDirectory
-from ivr.services import InMemoryCustomers, normalise_phone
+from ivr.services import InMemoryCustomers, freeze, normalise_phone
 
 __all__ = [
     "CORE_FIELDS",
@@ -644,14 +644,6 @@ class CustomerStore:
 # -- the IVR's directory ---------------------------------------------------------------------
 
 
-def _freeze(value: object) -> object:
-    if isinstance(value, Mapping):
-        return MappingProxyType({str(k): _freeze(v) for k, v in value.items()})
-    if isinstance(value, list | tuple):
-        return tuple(_freeze(v) for v in value)
-    return value
-
-
 def as_record(view: CustomerView) -> Mapping[str, object]:
     """The record the IVR's flows see, shaped like config/customers.yaml's: custom fields
     first, then the columns (which win), open cases and recent interactions."""
@@ -681,7 +673,7 @@ def as_record(view: CustomerView) -> Mapping[str, object]:
         {"key": i.key, "started_at": i.started_at, "outcome": i.outcome, "queue": i.queue}
         for i in view.recent
     ]
-    frozen = _freeze(record)
+    frozen = freeze(record)
     assert isinstance(frozen, Mapping)
     return frozen
 

@@ -46,7 +46,6 @@ import urllib.parse
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Literal, Protocol
 
 import aiohttp
@@ -54,7 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from yarl import URL
 
 from cti.errors import CtiError
-from ivr.services import normalise_phone
+from ivr.services import freeze, normalise_phone
 
 __all__ = [
     "PLACEHOLDERS",
@@ -196,15 +195,6 @@ def _at_path(data: object, path: str) -> object:
     return data
 
 
-def _freeze(value: object) -> object:
-    """A read-only deep copy: a cached record cannot be changed by one of its readers."""
-    if isinstance(value, Mapping):
-        return MappingProxyType({str(key): _freeze(item) for key, item in value.items()})
-    if isinstance(value, list | tuple):
-        return tuple(_freeze(item) for item in value)
-    return value
-
-
 def map_record(
     payload: object, field_map: Mapping[str, str], result_path: str = ""
 ) -> Record | None:
@@ -227,8 +217,8 @@ def map_record(
             value = _at_path(found, theirs)
             if value is not None:
                 record[ours] = value
-    frozen = _freeze(record)
-    assert isinstance(frozen, Mapping)  # _freeze keeps a mapping a mapping
+    frozen = freeze(record)
+    assert isinstance(frozen, Mapping)  # freeze keeps a mapping a mapping
     return frozen
 
 

@@ -19,6 +19,7 @@ import dataclasses
 import logging
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from types import TracebackType
 
@@ -288,9 +289,10 @@ class Server:
         if self.wait_tick is not None:
             stats["wait_visits_total"] = float(self.wait_tick.visits)
             stats["wait_adopted_total"] = float(self.wait_tick.adopted)
+        # One pass over the agents (a scrape must stay cheap with thousands of them).
+        counts = Counter(agent.status for agent in service.agents.values())
         for status in AgentStatus:
-            count = sum(1 for a in service.agents.values() if a.status is status)
-            stats[f"agents_{status.value}"] = float(count)
+            stats[f"agents_{status.value}"] = float(counts[status])
         return stats
 
     def _crm_health(self) -> dict[str, object]:

@@ -34,6 +34,7 @@ __all__ = [
     "AppQueueGateway",
     "InMemoryCustomers",
     "MemoryCallbacks",
+    "freeze",
     "normalise_phone",
     "pop_variables",
 ]
@@ -68,17 +69,18 @@ def normalise_phone(number: str, country_code: str | None = None) -> str:
     return digits if digits.strip("+") else ""
 
 
-def _freeze(value: object) -> object:
-    """A read-only deep copy: a lookup's caller cannot change the directory's records."""
+def freeze(value: object) -> object:
+    """A read-only deep copy (mappings become read-only mappings, lists tuples): whoever
+    reads a record handed out by a directory or a cache cannot change it."""
     if isinstance(value, Mapping):
-        return MappingProxyType({str(key): _freeze(item) for key, item in value.items()})
+        return MappingProxyType({str(key): freeze(item) for key, item in value.items()})
     if isinstance(value, list | tuple):
-        return tuple(_freeze(item) for item in value)
+        return tuple(freeze(item) for item in value)
     return value
 
 
 def _freeze_record(record: Mapping[Any, object]) -> Record:
-    return MappingProxyType({str(key): _freeze(item) for key, item in record.items()})
+    return MappingProxyType({str(key): freeze(item) for key, item in record.items()})
 
 
 def _values(record: Record, field: str) -> Iterator[object]:
