@@ -163,6 +163,41 @@ class AccountStore:
     async def set_disabled(self, username: str, disabled: bool) -> None:
         await self._change(username, disabled=disabled)
 
+    async def update(
+        self,
+        username: str,
+        *,
+        role: str | None = None,
+        display_name: str | None = None,
+        agent_id: str | None = None,
+    ) -> UserInfo:
+        """Change a user's role, name or agent (their sessions end: rights changed)."""
+        current = await self.get(username)
+        if current is None:
+            raise AccountError(f"no user {username!r}")
+        values: dict[str, object] = {}
+        if role is not None:
+            if role not in ROLES:
+                raise AccountError(f"role {role!r}: one of {', '.join(ROLES)}")
+            values["role"] = role
+        if display_name is not None:
+            if not display_name.strip() or len(display_name) > 200:
+                raise AccountError("a display name is 1-200 characters")
+            values["display_name"] = display_name.strip()
+        if agent_id is not None:
+            values["agent_id"] = agent_id or None
+        final_role = values.get("role", current.role)
+        final_agent = (
+            values.get("agent_id", current.agent_id) if agent_id is not None else (current.agent_id)
+        )
+        if final_role == "agent" and not final_agent:
+            raise AccountError("an agent account needs the ACD agent it works as")
+        if values:
+            await self._change(username, **values)
+        found = await self.get(username)
+        assert found is not None
+        return found
+
     async def _change(self, username: str, **values: object) -> None:
         """Change a user and end their sessions (a new password, a disabled account)."""
         async with self._sessions() as db, db.begin():

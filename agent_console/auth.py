@@ -30,18 +30,24 @@ from agent_console.accounts import AccountStore, Role, SessionInfo, UserInfo
 __all__ = [
     "ACCOUNTS_KEY",
     "CSRF_HEADER",
+    "ON_LOGOUT_KEY",
     "ORIGINS_KEY",
+    "PROTECTED_PREFIXES",
     "SESSION_COOKIE",
     "add_auth_routes",
     "origin_allowed",
     "require",
     "security_middleware",
+    "session_of",
+    "user_view",
 ]
 
 SESSION_COOKIE = "cti_session"
 CSRF_HEADER = "X-CSRF-Token"
 ACCOUNTS_KEY = web.AppKey("accounts", AccountStore)
 ORIGINS_KEY: web.AppKey[frozenset[str]] = web.AppKey("origins")
+#: Told (user name, session token) when a session logs out: the live pages of it close.
+ON_LOGOUT_KEY: web.AppKey[Callable[[str, str], None]] = web.AppKey("on_logout")
 _SESSION: web.RequestKey[SessionInfo | None] = web.RequestKey(
     "cti.session",
     SessionInfo | None,  # type: ignore[arg-type]
@@ -63,11 +69,24 @@ def origin_allowed(request: web.Request, origin: str | None) -> bool:
     return origin == own or origin in request.app.get(ORIGINS_KEY, frozenset())
 
 
+#: Paths outside /api/ that are for supervisors and admins only: the ACD's control API, the
+#: reports and the admin actions. With log-in on, nothing there answers without a session.
+PROTECTED_PREFIXES: dict[str, Role] = {
+    "/acd/": "supervisor",
+    "/reports/": "supervisor",
+    "/admin/": "admin",
+}
+
+
 @web.middleware
 async def security_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    if not request.path.startswith("/api/"):
+    needed = next(
+        (role for prefix, role in PROTECTED_PREFIXES.items() if request.path.startswith(prefix)),
+        None,
+    )
+    if not request.path.startswith("/api/") and needed is None:
         return await handler(request)
     accounts = request.app[ACCOUNTS_KEY]
     token = request.cookies.get(SESSION_COOKIE, "")
@@ -82,6 +101,8 @@ async def security_middleware(
             sent = request.headers.get(CSRF_HEADER, "")
             if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
                 return _json_error(403, "missing or wrong CSRF token")
+    if needed is not None:
+        require(request, needed)
     return await handler(request)
 
 
@@ -148,7 +169,11 @@ async def _login(request: web.Request) -> web.Response:
 async def _logout(request: web.Request) -> web.Response:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
+        session = session_of(request)
         await request.app[ACCOUNTS_KEY].logout(token)
+        on_logout = request.app.get(ON_LOGOUT_KEY)
+        if on_logout is not None and session is not None:
+            on_logout(session.user.username, token)  # its open pages close now
     response = web.json_response({"ok": True})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SupervisorAction"]
+__all__ = ["SupervisorAction", "WrapUpRecorded"]
 
 
 @dataclass(frozen=True)
@@ -16,4 +16,16 @@ class SupervisorAction:
     action: str  # login | ready | not-ready | logout | end-wrap-up | listen | whisper | barge
     agent_id: str
     detail: str
+    at: float
+
+
+@dataclass(frozen=True)
+class WrapUpRecorded:
+    """An agent gave a call its disposition and notes (saved on the interaction)."""
+
+    call_id: str  # the interaction key
+    agent_id: str
+    username: str
+    disposition: str
+    notes: str
     at: float

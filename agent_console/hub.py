@@ -271,7 +271,17 @@ class Hub:
         self, client_id: str, *, code: int = CLOSE_GOING_AWAY, reason: str = "signed out"
     ) -> int:
         """Stop every page of ``client_id`` (its session ended, its rights changed); a count."""
-        pages = [sub for sub in self._clients if sub.client_id == client_id]
+        return self.close_matching(lambda other: other == client_id, code=code, reason=reason)
+
+    def close_matching(
+        self,
+        match: Callable[[str], bool],
+        *,
+        code: int = CLOSE_GOING_AWAY,
+        reason: str = "signed out",
+    ) -> int:
+        """Stop every page whose client id ``match`` accepts (all of one user's sessions)."""
+        pages = [sub for sub in self._clients if match(sub.client_id)]
         for sub in pages:
             sub.stop(code, reason)
             self._detach(sub)

@@ -43,7 +43,7 @@ from acd.events import (
     CallRequeued,
 )
 from acd.events import CallEnded as AcdCallEnded
-from agent_console.events import SupervisorAction
+from agent_console.events import SupervisorAction, WrapUpRecorded
 from crm_bridge.schema import Interaction
 from cti.calls.events import CallEnded, CallStarted
 from ivr.path import IvrFinished
@@ -96,6 +96,21 @@ def from_bus(event: object) -> TimelineEvent | None:
                     "action": event.action,
                     "agent_id": event.agent_id,
                     "detail": event.detail,
+                },
+            )
+        case WrapUpRecorded():
+            # Keyed by call and moment: an agent who corrects a wrap-up adds a second fact,
+            # and the row shows the latest (events apply in time order).
+            return TimelineEvent(
+                f"wrapup:{event.call_id}:{_ms(event.at)}",
+                event.call_id,
+                "wrap_up",
+                event.at,
+                {
+                    "agent_id": event.agent_id,
+                    "username": event.username,
+                    "disposition": event.disposition,
+                    "notes": event.notes,
                 },
             )
         case AgentStateChanged():
@@ -279,6 +294,9 @@ def apply(row: Interaction, event: TimelineEvent, now: float) -> None:
         row.talk_seconds = float(data.get("talk") or 0.0)
         row.hold_seconds = float(data.get("hold") or 0.0)
         row.ended_at = row.ended_at or event.at
+    elif kind == "wrap_up":
+        row.disposition = str(data.get("disposition") or "") or None
+        row.notes = str(data.get("notes") or "") or None
     elif kind == "callback_failed":
         row.outcome = "failed"
     elif kind == "callback_scheduled":

@@ -31,10 +31,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from acd.agent_state import AgentStatus
 from acd.gateway import WaitTick
 from agent_console.accounts import AccountStore
+from agent_console.admin_api import AdminPorts
+from agent_console.config import ConsoleConfig, load_console_config
+from agent_console.console_api import ConsolePorts
+from agent_console.hub import Hub
+from agent_console.live import ConsoleLive
+from agent_console.screenpop import ScreenPops
 from crm_bridge.customers import StoreCustomers, import_yaml
 from crm_bridge.db import create_engine, migrate
 from crm_bridge.external import HttpCrm
 from crm_bridge.recorder import InteractionRecorder
+from crm_bridge.webhooks import WebhookSender
 from crm_bridge.writeback import WriteBack
 from crm_bridge.writer import InteractionWriter
 from cti import __version__
@@ -49,11 +56,12 @@ from cti.health import Health, PbxConnectionChanged
 from cti.metrics import build_registry
 from cti.queue_summary import QueueSummaryFeed
 from cti.settings import Settings
-from cti.web import build_web_app
+from cti.web import ConsoleWeb, build_web_app
 from cti.wiring import (
     AcdParts,
     build_acd,
     build_ivr,
+    console_config_path,
     crm_url,
     customers_file,
     queue_problems,
@@ -144,6 +152,15 @@ class Server:
             # Console accounts live in the same database.
             self.accounts = AccountStore(self.crm_engine, clock=clock)
 
+        # Outgoing webhooks: every interaction fact, signed, to each configured URL.
+        self.webhooks: list[WebhookSender] = []
+        if settings.crm.webhooks:
+            self._http = self._http or aiohttp.ClientSession()
+            for hook in settings.crm.webhooks:
+                sender = WebhookSender(hook, self._http, clock=clock)
+                self.webhooks.append(sender)
+                self.bus.subscribe(object, sender.on_event)
+
         # Lookups (the IVR's, the screen-pop's): the external CRM when one is configured, else
         # the store when there is one, else the configured records in memory.
         customers: CustomerDirectory | None = None
@@ -192,6 +209,29 @@ class Server:
         if self.acd is not None and "acd-wait" not in extra:
             self.wait_tick = WaitTick(self.acd.service, prompts=self.ivr.prompts)
             self.agi.route("acd-wait", self.wait_tick)
+
+        # The consoles: live pages need the ACD (whose state they show) and accounts (the
+        # store's); without both there is nothing to log in to or to show.
+        self.hub: Hub | None = None
+        self.live: ConsoleLive | None = None
+        self.console_config: ConsoleConfig | None = None
+        if settings.console.enabled and self.accounts is not None and self.acd is not None:
+            self.console_config = load_console_config(console_config_path(settings))
+            self.hub = Hub(queue_size=settings.console.queue_size)
+            self.live = ConsoleLive(
+                self.hub,
+                self.acd.service,
+                ScreenPops(self.crm_engine, clock=clock),
+                self._console_config,
+                clock=clock,
+            )
+            self.live.attach(self.bus)
+        elif self.accounts is None and not _loopback(settings.http.host):
+            # No store, no accounts: the control API (/acd, /admin) would answer anyone.
+            raise CtiError(
+                f"http.host is {settings.http.host} but there is no log-in without the CRM "
+                "store (crm.enabled is false): listen on 127.0.0.1 or enable the store"
+            )
 
         self._started_at = clock()
         self.registry = build_registry(
@@ -314,6 +354,17 @@ class Server:
         extra: dict[str, float] = {}
         if self.external_crm is not None:
             extra.update({f"external_{k}": v for k, v in self.external_crm.stats().items()})
+        for n, sender in enumerate(self.webhooks):
+            hook = sender.stats
+            extra.update(
+                {
+                    f"webhook{n}_sent_total": float(hook.sent),
+                    f"webhook{n}_failed_total": float(hook.failed),
+                    f"webhook{n}_retried_total": float(hook.retried),
+                    f"webhook{n}_dropped_total": float(hook.dropped),
+                    f"webhook{n}_pending": float(hook.pending),
+                }
+            )
         if self.writeback is not None:
             sent = self.writeback.stats
             extra.update(
@@ -336,6 +387,59 @@ class Server:
             "available": float(writer.available),
             "last_commit_seconds": stats.last_commit_seconds,
         }
+
+    def _console_config(self) -> ConsoleConfig:
+        return self.console_config or ConsoleConfig()
+
+    def reload_console(self) -> dict[str, object]:
+        """Re-read the console file; an invalid one leaves the running one in place."""
+        try:
+            self.console_config = load_console_config(console_config_path(self.settings))
+        except CtiError as exc:
+            return {"ok": False, "error": str(exc)}
+        return {"ok": True}
+
+    def _console_web(self) -> ConsoleWeb | None:
+        if self.live is None or self.accounts is None or self.acd is None:
+            return None
+        ivr = self.ivr.registry
+
+        def reload_ivr() -> dict[str, object]:
+            result = self.reload_ivr()
+            body: dict[str, object] = {"ok": result.ok, "version": result.version}
+            if not result.ok:
+                body["error"] = result.error
+            return body
+
+        return ConsoleWeb(
+            live=self.live,
+            ports=ConsolePorts(
+                self.acd.service,
+                self.live,
+                self.crm_engine,
+                self._console_config,
+                self.bus.publish,
+                clock=self._clock,
+            ),
+            admin=AdminPorts(
+                accounts=self.accounts,
+                views={
+                    "settings": lambda: self.settings,
+                    "ivr": lambda: {
+                        "version": ivr.current.version,
+                        "source": ivr.current.source,
+                        "default_flow": ivr.current.default_flow,
+                        "flows": sorted(ivr.current.flows),
+                        "routes": ivr.current.routes,
+                    },
+                    "acd": lambda: self.acd.config if self.acd is not None else None,
+                    "console": self._console_config,
+                },
+                reloads={"ivr": reload_ivr, "console": self.reload_console},
+                close_pages=self.live.close_pages,
+            ),
+            heartbeat=self.settings.console.heartbeat,
+        )
 
     def reload_ivr(self) -> IvrReloaded:
         """Apply a changed IVR configuration (SIGHUP, POST /admin/ivr/reload)."""
@@ -362,6 +466,9 @@ class Server:
                         f"CRM store: cannot open {crm_url(self.settings)}: {first}"
                     ) from exc
             await self.crm_writer.start()
+        for sender in self.webhooks:
+            await sender.start()
+        if self.crm_engine is not None and self.crm_writer is not None:
             if self.writeback is not None:
                 await self.writeback.start()
             demo = customers_file(self.settings)
@@ -388,6 +495,7 @@ class Server:
                     accounts=self.accounts,
                     origins=self.settings.http.origins,
                     publish=self.bus.publish,
+                    console=self._console_web(),
                 ),
                 access_log=None,
             )
@@ -427,6 +535,8 @@ class Server:
         await self._stop()
 
     async def _stop(self) -> None:
+        if self.hub is not None:
+            self.hub.close_all()  # pages reconnect to whoever serves next (1001)
         for task in (self._reconcile_task, self._feed_task, self._ami_task):
             if task is not None:
                 task.cancel()
@@ -438,6 +548,8 @@ class Server:
         await self.agi.aclose()
         if self.crm_engine is not None and self.writeback is not None:
             await self.writeback.aclose()  # before the writer: a round awaits its flush
+        for sender in self.webhooks:
+            await sender.aclose(5.0)  # what is pending goes out first (bounded)
         if self._http is not None:
             await self._http.close()
         if self.crm_writer is not None:
@@ -450,6 +562,10 @@ class Server:
             self._web_runner = None
         await self.bus.aclose()
         _log.info("ctiserver stopped")
+
+
+def _loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:

@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from crm_bridge.external import ExternalCrmSettings
+from crm_bridge.webhooks import WebhookSettings
 from cti.errors import ConfigError
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "AgentPhoneSettings",
     "AgiSettings",
     "AmiSettings",
+    "ConsoleSettings",
     "CrmSettings",
     "HttpSettings",
     "IvrSettings",
@@ -189,6 +191,22 @@ class AcdSettings(_Section):
     )
 
 
+class ConsoleSettings(_Section):
+    """The agent console and supervisor monitor (``agent_console/``); they need the CRM store
+    (accounts live there) and the ACD. Relative paths are relative to ``config_dir``."""
+
+    enabled: bool = Field(True, description="false: no console pages, no /api/ console routes")
+    config: Path = Field(
+        Path("console.yaml"), description="wrap-up codes, alert thresholds, supervisors' phones"
+    )
+    heartbeat: float = Field(
+        20.0, gt=0, description="seconds between websocket pings (a silent page is closed)"
+    )
+    queue_size: int = Field(
+        256, ge=8, description="frames a page may fall behind before it is dropped and resyncs"
+    )
+
+
 class CrmSettings(_Section):
     """The CRM store (``crm_bridge/``): customers and the interaction log."""
 
@@ -206,6 +224,11 @@ class CrmSettings(_Section):
     external: ExternalCrmSettings | None = Field(
         None, description="an external CRM for lookups and write-back (crm_bridge/external.py)"
     )
+    webhooks: list[WebhookSettings] = Field(
+        default_factory=list,
+        description="URLs that receive interaction events, signed and retried "
+        "(crm_bridge/webhooks.py)",
+    )
 
 
 class Settings(_Section):
@@ -217,6 +240,7 @@ class Settings(_Section):
     ivr: IvrSettings = IvrSettings()
     acd: AcdSettings = AcdSettings()
     crm: CrmSettings = CrmSettings()
+    console: ConsoleSettings = ConsoleSettings()
     # Where the config files were read from; relative paths in later sections resolve here.
     config_dir: Path = Path("config")
 

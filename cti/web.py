@@ -8,6 +8,7 @@ Prometheus text format.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -16,19 +17,32 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from acd.api import add_acd_routes
 from acd.service import AcdService
 from agent_console.accounts import AccountStore
+from agent_console.admin_api import AdminPorts, add_admin_routes
 from agent_console.api import add_console_routes
-from agent_console.auth import add_auth_routes, security_middleware
+from agent_console.auth import ON_LOGOUT_KEY, add_auth_routes, security_middleware
+from agent_console.console_api import ConsolePorts, add_console_api_routes
+from agent_console.live import ConsoleLive, add_live_routes
 from crm_bridge.report_api import add_routes as add_report_routes
 from cti.health import Health
 from ivr.registry import IvrReloaded
 
-__all__ = ["HEALTH_KEY", "build_web_app"]
+__all__ = ["HEALTH_KEY", "ConsoleWeb", "build_web_app"]
 
 ReloadIvr = Callable[[], IvrReloaded]
 
 HEALTH_KEY = web.AppKey("health", Health)
 _REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
 _RELOAD_KEY: web.AppKey[ReloadIvr] = web.AppKey("reload_ivr")
+
+
+@dataclass(frozen=True)
+class ConsoleWeb:
+    """The consoles' parts the HTTP side serves (built by the server)."""
+
+    live: ConsoleLive
+    ports: ConsolePorts
+    admin: AdminPorts
+    heartbeat: float = 20.0
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -61,6 +75,7 @@ def build_web_app(
     accounts: AccountStore | None = None,
     origins: tuple[str, ...] = (),
     publish: Callable[[object], None] | None = None,
+    console: ConsoleWeb | None = None,
 ) -> web.Application:
     # The console's API (/api/...) checks sessions, CSRF tokens and origins in one place.
     app = web.Application(middlewares=[security_middleware] if accounts is not None else [])
@@ -79,4 +94,9 @@ def build_web_app(
         add_auth_routes(app, accounts, origins=origins)
         if acd is not None:
             add_console_routes(app, acd, publish or (lambda _event: None))
+        if console is not None:
+            add_live_routes(app, console.live, heartbeat=console.heartbeat)
+            add_console_api_routes(app, console.ports)
+            add_admin_routes(app, console.admin)
+            app[ON_LOGOUT_KEY] = console.live.close_session
     return app

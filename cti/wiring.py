@@ -183,6 +183,10 @@ def acd_config_path(settings: Settings) -> Path:
     return _relative(settings, settings.acd.config)
 
 
+def console_config_path(settings: Settings) -> Path:
+    return _relative(settings, settings.console.config)
+
+
 def state_root(settings: Settings) -> Path:
     """Where the server keeps its state unless told otherwise: one folder per instance."""
     return Path("~/.local/state/ctiserver").expanduser() / settings.pbx.instance

@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select
+from support.console import cookie_session, sign_in
 from support.server import eventually
 
 from acd.events import CallAnswered, CallEnded, CallOffered, CallQueued
@@ -83,7 +84,7 @@ def _answered_call(key: str) -> list[object]:
 async def test_bus_facts_reach_the_store_and_health_shows_it(
     fake: FakeAsterisk, tmp_path: Path
 ) -> None:
-    async with Server(_settings(fake, tmp_path)) as server, aiohttp.ClientSession() as http:
+    async with Server(_settings(fake, tmp_path)) as server, cookie_session() as http:
         await server.ami.wait_connected(5)
         for event in _answered_call("L1"):
             server.bus.publish(event)
@@ -111,6 +112,11 @@ async def test_bus_facts_reach_the_store_and_health_shows_it(
         async with http.get(f"{base}/metrics") as response:
             metrics = await response.text()
         assert "ctiserver_crm_events_written_total 4.0" in metrics
+        # Reports are for supervisors: refused without a session, served with one.
+        async with http.get(f"{base}/reports/queues?from=2027-01-15") as response:
+            assert response.status == 401
+        assert server.accounts is not None
+        await sign_in(http, base, server.accounts)
         async with http.get(f"{base}/reports/queues?from=2027-01-15") as response:
             assert response.status == 200
             report = await response.json()

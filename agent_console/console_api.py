@@ -1,0 +1,313 @@
+"""The console's HTTP API beyond agent state: configuration, wrap-up, customers, figures, the
+abandoned-calls worklist.
+
+    GET   /api/console/config                    any user: dispositions, reasons, queues, agents
+    GET   /api/me/figures                        an agent: their own figures today
+    POST  /api/calls/{call_id}/wrap-up           the call's agent: {"disposition","notes","end"}
+    GET   /api/customers?q=                      any user: search by name, phone or account
+    GET   /api/customers/{ref}                   any user: record, history, open cases, insight
+    POST  /api/customers                         any user: quick-create {"name","phone",...}
+    PATCH /api/customers/{ref}                   any user: edit
+    GET   /api/worklist/abandoned                supervisor: today's abandoned, not called back
+    POST  /api/worklist/abandoned/{key}/callback supervisor: schedule an ACD callback
+
+Permissions are checked here; the security middleware has already checked the session, the
+CSRF token and the Origin of every state-changing request. Bodies are bounded and validated;
+an invalid one answers 422 naming what is wrong, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from acd.api import read_json_object
+from acd.service import AcdError, AcdService, AgentControlError
+from agent_console.auth import require
+from agent_console.config import ConsoleConfig
+from agent_console.events import SupervisorAction, WrapUpRecorded
+from agent_console.live import ConsoleLive
+from agent_console.screenpop import cases_json, customer_json, history_json, insight_json
+from crm_bridge.customers import CustomerStore, store_customers, validate_customer
+from cti.errors import CtiError
+
+__all__ = ["ConsolePorts", "add_console_api_routes"]
+
+MAX_NOTES: Final = 4000
+_EDITABLE: Final = ("name", "email", "account", "segment", "tier", "language", "notes")
+
+
+class ConsolePorts:
+    """What the handlers need, held in one place on the app."""
+
+    def __init__(
+        self,
+        service: AcdService,
+        live: ConsoleLive,
+        engine: AsyncEngine | None,
+        config: Callable[[], ConsoleConfig],
+        publish: Callable[[object], None],
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.service = service
+        self.live = live
+        self.engine = engine
+        self.store = CustomerStore(engine) if engine is not None else None
+        self.config = config
+        self.publish = publish
+        self.clock = clock
+
+
+PORTS_KEY = web.AppKey("console_ports", ConsolePorts)
+
+
+def _error(message: str, status: int) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def _config(request: web.Request) -> web.Response:
+    require(request, "agent")
+    ports = request.app[PORTS_KEY]
+    config = ports.config()
+    acd = ports.service.config
+    return web.json_response(
+        {
+            "dispositions": [d.model_dump() for d in config.dispositions],
+            "not_ready_reasons": list(acd.not_ready_reasons),
+            "queues": sorted(acd.queues),
+            "agents": [{"agent_id": a.agent_id, "name": a.name} for a in acd.agents.values()],
+            "alerts": config.alerts.model_dump(),
+            "mask": config.mask,
+        }
+    )
+
+
+async def _figures(request: web.Request) -> web.Response:
+    session = require(request, "agent")
+    agent_id = session.user.agent_id
+    if agent_id is None:
+        return _error("this account works as no agent", 403)
+    return web.json_response(request.app[PORTS_KEY].live.figures_of(agent_id))
+
+
+async def _wrap_up(request: web.Request) -> web.Response:
+    session = require(request, "agent")
+    ports = request.app[PORTS_KEY]
+    user = session.user
+    agent_id = user.agent_id
+    call_id = request.match_info["call_id"]
+    if agent_id is None:
+        return _error("this account works as no agent", 403)
+    try:
+        body = await read_json_object(request)
+    except AgentControlError as exc:
+        return _error(str(exc), exc.status)
+    disposition = body.get("disposition")
+    notes = body.get("notes", "")
+    end = body.get("end", False)
+    if disposition not in ports.config().disposition_codes():
+        return _error(f"unknown disposition {disposition!r}", 422)
+    if not isinstance(notes, str) or len(notes) > MAX_NOTES:
+        return _error(f"notes must be text of at most {MAX_NOTES} characters", 422)
+    if not isinstance(end, bool):
+        return _error("end must be true or false", 422)
+    if not ports.live.is_agents_call(agent_id, call_id):
+        return _error("not a call this agent handled today", 409)
+    assert isinstance(disposition, str)
+    ports.publish(
+        WrapUpRecorded(call_id, agent_id, user.username, disposition, notes, ports.clock())
+    )
+    if end:
+        agent = ports.service.agents.get(agent_id)
+        if agent is not None and agent.status.value == "wrap_up":
+            try:
+                ports.service.end_wrap_up(agent_id)
+            except AgentControlError as exc:
+                return _error(str(exc), exc.status)
+    return web.json_response({"ok": True})
+
+
+# -- customers -------------------------------------------------------------------------------
+
+
+def _store(request: web.Request) -> CustomerStore:
+    store = request.app[PORTS_KEY].store
+    if store is None:
+        raise web.HTTPServiceUnavailable(
+            text='{"error": "no customer store (crm.enabled is false)"}',
+            content_type="application/json",
+        )
+    return store
+
+
+async def _search(request: web.Request) -> web.Response:
+    require(request, "agent")
+    store = _store(request)
+    q = request.query.get("q", "").strip()[:200]
+    if not q:
+        return web.json_response({"customers": []})
+    found = {}
+    if any(ch.isdigit() for ch in q):
+        for view in await store.by_phone(q):
+            found[view.customer.ref] = view
+        account = await store.by_account(q)
+        if account is not None:
+            found[account.customer.ref] = account
+    for view in await store.search_name(q, mode="contains"):
+        found.setdefault(view.customer.ref, view)
+    by_ref = await store.by_ref(q)
+    if by_ref is not None:
+        found.setdefault(by_ref.customer.ref, by_ref)
+    customers = [customer_json(v) for v in list(found.values())[:20]]
+    return web.json_response({"customers": customers})
+
+
+async def _customer(request: web.Request) -> web.Response:
+    require(request, "agent")
+    store = _store(request)
+    ports = request.app[PORTS_KEY]
+    view = await store.by_ref(request.match_info["ref"])
+    if view is None or ports.engine is None:
+        return _error("no such customer", 404)
+    return web.json_response(
+        {
+            "customer": customer_json(view),
+            "history": history_json(view),
+            "cases": cases_json(view),
+            "insight": await insight_json(ports.engine, view, ports.clock()),
+        }
+    )
+
+
+async def _write(request: web.Request, fields: Mapping[str, object], status: int) -> web.Response:
+    ports = request.app[PORTS_KEY]
+    store = _store(request)
+    checked = validate_customer(fields)
+    if isinstance(checked, list):
+        return _error("; ".join(checked), 422)
+    try:
+        result = await store_customers(store.engine, [(None, checked)], clock=ports.clock)
+    except CtiError as exc:
+        return _error(str(exc), 503)
+    if result.rejected:
+        return _error("; ".join(result.rejected[0].reasons), 422)
+    view = await store.by_ref(checked.ref)
+    if view is None:
+        return _error("the customer was not stored", 500)
+    return web.json_response(customer_json(view), status=status)
+
+
+def _text_fields(body: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, object] | str:
+    fields: dict[str, object] = {}
+    for name in names:
+        if name in body:
+            value = body[name]
+            if value is not None and not isinstance(value, str):
+                return f"{name} must be text"
+            fields[name] = value
+    return fields
+
+
+async def _create(request: web.Request) -> web.Response:
+    require(request, "agent")
+    _store(request)
+    try:
+        body = await read_json_object(request)
+    except AgentControlError as exc:
+        return _error(str(exc), exc.status)
+    fields = _text_fields(body, (*_EDITABLE, "phone"))
+    if isinstance(fields, str):
+        return _error(fields, 422)
+    phone = fields.pop("phone", None)
+    # A ref the center did not choose: "W" (web) and random hex, never guessable or reused.
+    fields["ref"] = f"W{secrets.token_hex(5).upper()}"
+    if phone:
+        fields["phones"] = [phone]
+    return await _write(request, fields, 201)
+
+
+async def _edit(request: web.Request) -> web.Response:
+    require(request, "agent")
+    store = _store(request)
+    try:
+        body = await read_json_object(request)
+    except AgentControlError as exc:
+        return _error(str(exc), exc.status)
+    view = await store.by_ref(request.match_info["ref"])
+    if view is None:
+        return _error("no such customer", 404)
+    changes = _text_fields(body, _EDITABLE)
+    if isinstance(changes, str):
+        return _error(changes, 422)
+    unknown = sorted(set(body) - set(_EDITABLE) - {"phones"})
+    if unknown:
+        return _error(f"cannot edit: {', '.join(unknown)}", 422)
+    c = view.customer
+    fields: dict[str, object] = {
+        **dict(c.custom),
+        "ref": c.ref,
+        "name": c.name,
+        "email": c.email,
+        "account": c.account,
+        "segment": c.segment,
+        "tier": c.tier,
+        "language": c.language,
+        "notes": c.notes,
+        "phones": list(c.phones),
+    }
+    fields.update(changes)
+    if "phones" in body:
+        phones = body["phones"]
+        if not isinstance(phones, list) or not all(isinstance(p, str) for p in phones):
+            return _error("phones must be a list of numbers", 422)
+        fields["phones"] = phones
+    return await _write(request, fields, 200)
+
+
+# -- worklist --------------------------------------------------------------------------------
+
+
+async def _worklist(request: web.Request) -> web.Response:
+    require(request, "supervisor")
+    return web.json_response({"calls": request.app[PORTS_KEY].live.abandoned.view()})
+
+
+async def _call_back(request: web.Request) -> web.Response:
+    session = require(request, "supervisor")
+    ports = request.app[PORTS_KEY]
+    key = request.match_info["key"]
+    item = ports.live.abandoned.get(key)
+    if item is None:
+        return _error("not on the worklist (called back already, or unknown)", 404)
+    try:
+        call = ports.service.request_callback(item.number, item.queue)
+    except AcdError as exc:
+        return _error(str(exc), 422)
+    ports.live.abandoned_called_back(key)
+    user = session.user
+    ports.publish(
+        SupervisorAction(
+            user.username, user.role, "call-back", "", f"{item.number} ({key})", ports.clock()
+        )
+    )
+    return web.json_response({"ok": True, "call_id": call.call_id}, status=202)
+
+
+def add_console_api_routes(app: web.Application, ports: ConsolePorts) -> None:
+    app[PORTS_KEY] = ports
+    router = app.router
+    router.add_get("/api/console/config", _config)
+    router.add_get("/api/me/figures", _figures)
+    router.add_post("/api/calls/{call_id}/wrap-up", _wrap_up)
+    router.add_get("/api/customers", _search)
+    router.add_post("/api/customers", _create)
+    router.add_get("/api/customers/{ref}", _customer)
+    router.add_patch("/api/customers/{ref}", _edit)
+    router.add_get("/api/worklist/abandoned", _worklist)
+    router.add_post("/api/worklist/abandoned/{key}/callback", _call_back)
