@@ -21,6 +21,7 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from types import TracebackType
 
 import aiohttp
@@ -216,7 +217,7 @@ class Server:
         self.live: ConsoleLive | None = None
         self.console_config: ConsoleConfig | None = None
         if settings.console.enabled and self.accounts is not None and self.acd is not None:
-            self.console_config = load_console_config(console_config_path(settings))
+            self.console_config = load_console_config(self._console_file())
             self.hub = Hub(queue_size=settings.console.queue_size)
             self.live = ConsoleLive(
                 self.hub,
@@ -388,13 +389,21 @@ class Server:
             "last_commit_seconds": stats.last_commit_seconds,
         }
 
+    def _console_file(self) -> Path | None:
+        """The console file; None (built-in defaults) when the default file is absent. A file
+        named on purpose must exist: a typo in its path must not silently do nothing."""
+        path = console_config_path(self.settings)
+        if "config" not in self.settings.console.model_fields_set and not path.is_file():
+            return None
+        return path
+
     def _console_config(self) -> ConsoleConfig:
         return self.console_config or ConsoleConfig()
 
     def reload_console(self) -> dict[str, object]:
         """Re-read the console file; an invalid one leaves the running one in place."""
         try:
-            self.console_config = load_console_config(console_config_path(self.settings))
+            self.console_config = load_console_config(self._console_file())
         except CtiError as exc:
             return {"ok": False, "error": str(exc)}
         return {"ok": True}

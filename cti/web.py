@@ -22,6 +22,7 @@ from agent_console.api import add_console_routes
 from agent_console.auth import ON_LOGOUT_KEY, add_auth_routes, security_middleware
 from agent_console.console_api import ConsolePorts, add_console_api_routes
 from agent_console.live import ConsoleLive, add_live_routes
+from agent_console.openapi import add_openapi_route
 from crm_bridge.report_api import add_routes as add_report_routes
 from cti.health import Health
 from ivr.registry import IvrReloaded
@@ -83,6 +84,7 @@ def build_web_app(
     app[_REGISTRY_KEY] = registry
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
+    add_openapi_route(app)
     if reload_ivr is not None:
         app[_RELOAD_KEY] = reload_ivr
         app.router.add_post("/admin/ivr/reload", _reload_ivr)

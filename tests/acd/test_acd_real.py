@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.cookiejar
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -34,6 +36,7 @@ from typing import Any
 import aiohttp
 import pytest
 from sqlalchemy import select
+from support.console import PASSWORD, cookie_session, sign_in
 from support.pbx import PbxHandle
 from support.server import (
     BusRecorder,
@@ -128,8 +131,11 @@ class World:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.server.http_port}"
 
+    csrf: str = ""
+
     async def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        async with self.http.post(self.base + path, json=body) as response:
+        headers = {"X-CSRF-Token": self.csrf}
+        async with self.http.post(self.base + path, json=body, headers=headers) as response:
             data: dict[str, Any] = await response.json()
             assert response.status == 200, (path, response.status, data)
             return data
@@ -192,10 +198,13 @@ async def acd_world(pbx: PbxHandle, tmp_path: Path) -> AsyncIterator[World]:
     bus = BusRecorder(server.bus)
     world: World | None = None
     try:
-        async with server, aiohttp.ClientSession() as http:
+        async with server, cookie_session() as http:
             await server.ami.wait_connected(15)
             (tmp_path / "sipp").mkdir(exist_ok=True)
             world = World(pbx, server, bus, http, tmp_path / "sipp")
+            # The ACD's control API is for supervisors (log-in is on with the store).
+            assert server.accounts is not None
+            world.csrf = await sign_in(http, world.base, server.accounts)
             yield world
     finally:
         bus.close()
@@ -492,14 +501,59 @@ class ServerProcess:
             )
         self.base = f"http://127.0.0.1:{http_port}"
         self.log = log
+        self.config = config
+        # A supervisor's session, as a script would hold one: cookie jar plus CSRF token.
+        self._opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        self._csrf = ""
+
+    def answers(self) -> bool:
+        """The HTTP side is up (any answer, 503 while the PBX is not connected too)."""
+        try:
+            with urllib.request.urlopen(self.base + "/healthz", timeout=3):
+                return True
+        except urllib.error.HTTPError:
+            return True
+
+    def sign_in(self) -> None:
+        """Create the supervisor with the admin's command (once), then log in."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CTISERVER__")}
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "cti.cli",
+                "--config",
+                str(self.config),
+                "users",
+                "add",
+                "sup",
+                "--role",
+                "supervisor",
+                "--password-stdin",
+            ],
+            input=f"{PASSWORD}\n",
+            text=True,
+            env=env,
+            cwd=self.config.parent,
+            check=False,  # exists already after a restart: the log-in below tells
+            capture_output=True,
+        )
+        body = json.dumps({"username": "sup", "password": PASSWORD}).encode()
+        request = urllib.request.Request(self.base + "/api/login", data=body, method="POST")
+        with self._opener.open(request, timeout=10) as response:
+            self._csrf = json.loads(response.read())["csrf"]
 
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.base + path, timeout=3) as response:
+        with self._opener.open(self.base + path, timeout=3) as response:
             return json.loads(response.read())
 
     def post(self, path: str) -> Any:
-        request = urllib.request.Request(self.base + path, data=b"{}", method="POST")
-        with urllib.request.urlopen(request, timeout=3) as response:
+        request = urllib.request.Request(
+            self.base + path, data=b"{}", method="POST", headers={"X-CSRF-Token": self._csrf}
+        )
+        with self._opener.open(request, timeout=3) as response:
             return json.loads(response.read())
 
     def wait_until(self, what: str, check: Any, timeout: float = 20) -> Any:
@@ -561,7 +615,8 @@ def test_kill_9_with_calls_waiting_and_on_an_agent_loses_nothing(
     first = ServerProcess(config, http_port, log)
     second: ServerProcess | None = None
     try:
-        first.wait_until("the server up", lambda: first.get("/acd/agents"))
+        first.wait_until("the server up", first.answers)
+        first.sign_in()
         processes.append(
             start_phone(
                 pbx.phone_port("agent1001"), ring_ms=300, talk_ms=None, log_dir=tmp_path / "sipp"
@@ -612,6 +667,8 @@ def test_kill_9_with_calls_waiting_and_on_an_agent_loses_nothing(
         time.sleep(1.0)
         second = ServerProcess(config, http_port, log)
         server = second
+        second.wait_until("the server up again", second.answers)
+        second.sign_in()
 
         def restored() -> list[dict[str, Any]] | None:
             calls = _calls(server)
@@ -687,7 +744,8 @@ def test_waiting_callers_go_to_the_fallback_when_the_server_stays_down(
     server = ServerProcess(config, http_port, tmp_path / "ctiserver.log")
     caller: SippProcess | None = None
     try:
-        server.wait_until("the server up", lambda: server.get("/acd/agents"))
+        server.wait_until("the server up", server.answers)
+        server.sign_in()
         caller = start_caller(
             pbx.sip_port,
             "8101",
