@@ -1,6 +1,6 @@
 """The ``ctiserver`` command line.
 
-    ctiserver [--config FILE] [--set KEY=VALUE ...] run
+    ctiserver [--config FILE] [--set KEY=VALUE ...] run [--demo]
     ctiserver [...] check-config
     ctiserver [...] pbx build [--force] | up | down | status | restart | cli COMMAND...
     ctiserver [...] db upgrade | status
@@ -56,7 +56,13 @@ def _parser() -> argparse.ArgumentParser:
         help="override one setting, e.g. --set http.port=8081 (repeatable)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run the server (AMI client, FastAGI server, HTTP)")
+    run = sub.add_parser("run", help="run the server (AMI client, FastAGI server, HTTP)")
+    run.add_argument(
+        "--demo",
+        action="store_true",
+        help="also start the sandbox with SIPp agent phones and a stream of demo callers "
+        "(see cti/demo.py; demo users from config/users.yaml)",
+    )
     sub.add_parser("check-config", help="validate the configuration and exit")
     sub.add_parser("version", help="print the version")
     pbx = sub.add_parser("pbx", help="manage the local Asterisk sandbox").add_subparsers(
@@ -122,10 +128,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, _add, run in _store_commands():
             if args.command == name:
                 return asyncio.run(_store_command(settings, args, run))
+        if args.demo:
+            from cti.sipp import require_sipp
+
+            require_sipp()  # before anything starts: a clear error, not a half-started demo
         from cti.logs import configure_logging
-        from cti.server import serve
 
         configure_logging(settings.log)
+        if args.demo:
+            return _run_demo(settings)
+        from cti.server import serve
+
         asyncio.run(serve(settings))
         return 0
     except ConfigError as exc:
@@ -134,6 +147,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CtiError as exc:
         print(f"ctiserver: {exc}", file=sys.stderr)
         return 1
+
+
+def _run_demo(settings: Settings) -> int:
+    """``run --demo``: the sandbox with the demo phones' contacts, the server, the demo."""
+    from cti.demo import demo_settings
+
+    settings = demo_settings(settings)
+    sandbox = Sandbox(sandbox_config(settings))
+    if sandbox.status().running:
+        # Started by `pbx up` without the demo's static contacts (./dev run does that):
+        # write them and let PJSIP read its configuration again.
+        sandbox.render()
+        sandbox.cli("module reload res_pjsip.so")
+    else:
+        sandbox.up()
+
+    from cti.demo import running_demo
+    from cti.server import serve
+
+    asyncio.run(serve(settings, alongside=lambda server: running_demo(settings, server)))
+    return 0
 
 
 def _check_config(settings: Settings, args: argparse.Namespace) -> int:

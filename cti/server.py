@@ -577,8 +577,15 @@ def _loopback(host: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
-async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
-    """Run the server until SIGTERM/SIGINT (or ``stop`` is set), then shut down cleanly."""
+async def serve(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    alongside: Callable[[Server], contextlib.AbstractAsyncContextManager[object]] | None = None,
+) -> None:
+    """Run the server until SIGTERM/SIGINT (or ``stop`` is set), then shut down cleanly.
+
+    ``alongside`` (the demo): entered once the server is up, left before it stops."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -587,7 +594,8 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         async with Server(settings) as server:
             # SIGHUP: re-read the IVR flows (the classic "reload your configuration" signal).
             loop.add_signal_handler(signal.SIGHUP, server.reload_ivr)
-            await stop.wait()
+            async with alongside(server) if alongside else contextlib.nullcontext():
+                await stop.wait()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
