@@ -88,7 +88,9 @@ def customer_json(view: CustomerView) -> dict[str, Any]:
     }
 
 
-def history_json(view: CustomerView) -> list[dict[str, Any]]:
+def history_json(view: CustomerView, exclude_key: str | None = None) -> list[dict[str, Any]]:
+    """The customer's last interactions, newest first, without ``exclude_key`` (the call
+    being popped: its row exists from the moment it started)."""
     return [
         {
             "key": i.key,
@@ -99,8 +101,10 @@ def history_json(view: CustomerView) -> list[dict[str, Any]]:
             "outcome": i.outcome,
             "disposition": i.disposition,
             "talk_seconds": i.talk_seconds,
+            "notes": i.notes,
         }
         for i in view.recent
+        if i.key != exclude_key
     ]
 
 
@@ -200,7 +204,7 @@ class ScreenPops:
             view = await self._customer(context.customer_ref, number)
             if view is not None and self._engine is not None:
                 pop["customer"] = customer_json(view)
-                pop["history"] = history_json(view)
+                pop["history"] = history_json(view, exclude_key=call_id)
                 pop["cases"] = cases_json(view)
                 pop["insight"] = await insight_json(self._engine, view, now, exclude_key=call_id)
         except (SQLAlchemyError, OSError) as exc:

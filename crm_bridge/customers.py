@@ -461,6 +461,7 @@ class InteractionSummary:
     disposition: str | None
     wait_seconds: float | None
     talk_seconds: float | None
+    notes: str | None = None  # the agent's wrap-up notes
 
 
 @dataclass(frozen=True)
@@ -484,6 +485,7 @@ _SUMMARY = (
     Interaction.disposition,
     Interaction.wait_seconds,
     Interaction.talk_seconds,
+    Interaction.notes,
     Interaction.customer_id,
     Interaction.customer_ref,
 )
@@ -628,6 +630,7 @@ class CustomerStore:
                     row.disposition,
                     row.wait_seconds,
                     row.talk_seconds,
+                    row.notes,
                 )
                 found.setdefault(owner, {})[row.key] = (row.id, summary)
         return {

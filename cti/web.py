@@ -1,4 +1,4 @@
-"""The HTTP side of the server (aiohttp): health and metrics now, the consoles later.
+"""The HTTP side of the server (aiohttp): health, metrics, the consoles' pages and API.
 
 ``/healthz`` answers 200 when the PBX is connected and 503 otherwise, with the same JSON body,
 so both a load balancer (status code) and a person (body) can read it. ``/metrics`` is the
@@ -23,6 +23,7 @@ from agent_console.auth import ON_LOGOUT_KEY, add_auth_routes, security_middlewa
 from agent_console.console_api import ConsolePorts, add_console_api_routes
 from agent_console.live import ConsoleLive, add_live_routes
 from agent_console.openapi import add_openapi_route
+from agent_console.pages import add_page_routes, security_headers
 from crm_bridge.report_api import add_routes as add_report_routes
 from cti.health import Health
 from ivr.registry import IvrReloaded
@@ -79,7 +80,12 @@ def build_web_app(
     console: ConsoleWeb | None = None,
 ) -> web.Application:
     # The console's API (/api/...) checks sessions, CSRF tokens and origins in one place.
-    app = web.Application(middlewares=[security_middleware] if accounts is not None else [])
+    # Outermost: every answer (pages, API, errors) carries the CSP and friends.
+    app = web.Application(
+        middlewares=[security_headers, security_middleware]
+        if accounts is not None
+        else [security_headers]
+    )
     app[HEALTH_KEY] = health
     app[_REGISTRY_KEY] = registry
     app.router.add_get("/healthz", _healthz)
@@ -97,6 +103,7 @@ def build_web_app(
         if acd is not None:
             add_console_routes(app, acd, publish or (lambda _event: None))
         if console is not None:
+            add_page_routes(app)
             add_live_routes(app, console.live, heartbeat=console.heartbeat)
             add_console_api_routes(app, console.ports)
             add_admin_routes(app, console.admin)
