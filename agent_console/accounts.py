@@ -39,6 +39,7 @@ __all__ = [
     "Role",
     "SessionInfo",
     "UserInfo",
+    "check_password",
 ]
 
 Role = Literal["agent", "supervisor", "admin"]
@@ -49,6 +50,12 @@ _MIN_PASSWORD = 8
 # A hash to verify against when the user does not exist, so that a wrong name takes as long
 # as a wrong password (no user enumeration by timing).
 _DUMMY: dict[int, str] = {}
+
+
+def check_password(password: str) -> None:
+    """Refuse a password too short to keep (``AccountError``)."""
+    if len(password) < _MIN_PASSWORD:
+        raise AccountError(f"a password needs at least {_MIN_PASSWORD} characters")
 
 
 class AccountError(CtiError):
@@ -155,8 +162,7 @@ class AccountStore:
             return [_info(user) for user in found]
 
     async def set_password(self, username: str, password: str) -> None:
-        if len(password) < _MIN_PASSWORD:
-            raise AccountError(f"a password needs at least {_MIN_PASSWORD} characters")
+        check_password(password)
         digest = await self._hash(password)
         await self._change(username, password_hash=digest)
 

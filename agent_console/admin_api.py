@@ -29,7 +29,7 @@ from pydantic import BaseModel, SecretStr
 
 from acd.api import read_json_object
 from acd.service import AgentControlError
-from agent_console.accounts import AccountError, AccountStore, UserInfo
+from agent_console.accounts import AccountError, AccountStore, UserInfo, check_password
 from agent_console.auth import require, user_view
 
 __all__ = ["AdminPorts", "add_admin_routes", "plain"]
@@ -152,17 +152,21 @@ async def _change_user(request: web.Request) -> web.Response:
             raise AccountError("an admin cannot disable or demote their own account")
         if await ports.accounts.get(username) is None:
             return _error(f"no user {username!r}", 404)
+        # Everything checked before anything is written: a refused change changes nothing.
         password = _opt_text(body, "password")
         if password is not None:
-            await ports.accounts.set_password(username, password)
-        if disabled is not None:
-            await ports.accounts.set_disabled(username, disabled)
+            check_password(password)
         user = await ports.accounts.update(
             username,
             role=role,
             display_name=_opt_text(body, "display_name"),
             agent_id=_opt_text(body, "agent_id"),
         )
+        if password is not None:
+            await ports.accounts.set_password(username, password)
+        if disabled is not None:
+            await ports.accounts.set_disabled(username, disabled)
+            user = dataclasses.replace(user, disabled=disabled)
     except AgentControlError as exc:
         return _error(str(exc), exc.status)
     except AccountError as exc:

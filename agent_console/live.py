@@ -48,6 +48,7 @@ from acd.events import (
 from acd.figures import QueueStats
 from acd.service import AcdService, AgentRuntime
 from agent_console.auth import SESSION_COOKIE, origin_allowed, require
+from agent_console.calls import CallControlled
 from agent_console.config import ConsoleConfig
 from agent_console.events import WrapUpRecorded
 from agent_console.hub import Hub, agent_topic
@@ -108,6 +109,8 @@ class ConsoleLive:
         self._pops: dict[str, dict[str, Any]] = {}  # agent -> last screen-pop
         self._days: dict[str, AgentDay] = {}
         self.screen_pops = 0
+        #: whether a call is in an attended transfer (the call control's consultation)
+        self.transferring: Callable[[str], bool] = lambda _call_id: False
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -122,6 +125,7 @@ class ConsoleLive:
         bus.subscribe(CallOverflowed, self.on_overflowed)
         bus.subscribe(CallEnded, self.on_ended)
         bus.subscribe(WrapUpRecorded, self.on_wrap_up)
+        bus.subscribe(CallControlled, self.on_call_controlled)
         bus.subscribe(IvrFinished, lambda event: self.pops.remember_ivr(event.path))
 
     # -- views -------------------------------------------------------------------------------
@@ -146,7 +150,9 @@ class ConsoleLive:
         held = agent.status is AgentStatus.ON_HOLD or call.hold_since is not None
         if state is None:
             state = {"offered": "offered", "connected": "connected"}.get(call.state, "offered")
-        if held and state == "connected":
+        if state == "connected" and self.transferring(call.call_id):
+            state = "transferring"
+        elif held and state == "connected":
             state = "held"
         return {
             "call_id": call.call_id,
@@ -348,6 +354,14 @@ class ConsoleLive:
         topic = agent_topic(event.agent_id)
         self.hub.publish(topic, "call", ended)
         self.hub.publish(topic, "figures", day.view(event.at))
+
+    def on_call_controlled(self, event: CallControlled) -> None:
+        """Hold, transfer steps: the agent's call frame says where the call is now."""
+        agent = self.service.agents.get(event.agent_id)
+        if agent is not None and agent.call_id == event.call_id:
+            call = self._call_view(agent)
+            self._calls[agent.agent_id] = call
+            self.hub.publish(agent_topic(agent.agent_id), "call", call)
 
     def on_wrap_up(self, event: WrapUpRecorded) -> None:
         day = self._day(event.agent_id)

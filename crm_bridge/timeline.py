@@ -43,6 +43,7 @@ from acd.events import (
     CallRequeued,
 )
 from acd.events import CallEnded as AcdCallEnded
+from agent_console.calls import CallControlled
 from agent_console.events import SupervisorAction, WrapUpRecorded
 from crm_bridge.schema import Interaction
 from cti.calls.events import CallEnded, CallStarted
@@ -96,6 +97,23 @@ def from_bus(event: object) -> TimelineEvent | None:
                     "action": event.action,
                     "agent_id": event.agent_id,
                     "detail": event.detail,
+                },
+            )
+        case CallControlled(action="transfer" | "transfer-complete"):
+            # A blind transfer is done when asked; an attended one when completed. The
+            # consultation itself (and a cancelled one) does not count as a transfer.
+            if event.action == "transfer" and event.mode == "attended":
+                return None
+            return TimelineEvent(
+                f"transfer:{event.call_id}:{_ms(event.at)}",
+                event.call_id,
+                "transferred",
+                event.at,
+                {
+                    "agent_id": event.agent_id,
+                    "mode": event.mode,
+                    "kind": event.kind,
+                    "target": event.target,
                 },
             )
         case WrapUpRecorded():
@@ -294,6 +312,8 @@ def apply(row: Interaction, event: TimelineEvent, now: float) -> None:
         row.talk_seconds = float(data.get("talk") or 0.0)
         row.hold_seconds = float(data.get("hold") or 0.0)
         row.ended_at = row.ended_at or event.at
+    elif kind == "transferred":
+        row.transfers += 1
     elif kind == "wrap_up":
         row.disposition = str(data.get("disposition") or "") or None
         row.notes = str(data.get("notes") or "") or None

@@ -102,6 +102,7 @@ KINDS = frozenset(
         "callback_scheduled",
         "callback_failed",
         "wrap_up",
+        "transferred",
         "agent_state",
         "supervisor_action",
     }

@@ -33,6 +33,7 @@ from acd.agent_state import AgentStatus
 from acd.gateway import WaitTick
 from agent_console.accounts import AccountStore
 from agent_console.admin_api import AdminPorts
+from agent_console.calls import CallControl
 from agent_console.config import ConsoleConfig, load_console_config
 from agent_console.console_api import ConsolePorts
 from agent_console.hub import Hub
@@ -215,6 +216,7 @@ class Server:
         # store's); without both there is nothing to log in to or to show.
         self.hub: Hub | None = None
         self.live: ConsoleLive | None = None
+        self.call_control: CallControl | None = None
         self.console_config: ConsoleConfig | None = None
         if settings.console.enabled and self.accounts is not None and self.acd is not None:
             self.console_config = load_console_config(self._console_file())
@@ -227,6 +229,18 @@ class Server:
                 clock=clock,
             )
             self.live.attach(self.bus)
+            # Hold, transfers, click-to-dial, spy: AMI actions on the ACD's calls.
+            self.call_control = CallControl(
+                self.ami,
+                self.acd.service,
+                self.bus.publish,
+                outbound_context=settings.console.outbound_context,
+                clock=clock,
+            )
+            self.live.transferring = lambda call_id: (
+                self.call_control is not None
+                and self.call_control.consult_channel(call_id) is not None
+            )
         elif self.accounts is None and not _loopback(settings.http.host):
             # No store, no accounts: the control API (/acd, /admin) would answer anyone.
             raise CtiError(
@@ -409,7 +423,12 @@ class Server:
         return {"ok": True}
 
     def _console_web(self) -> ConsoleWeb | None:
-        if self.live is None or self.accounts is None or self.acd is None:
+        if (
+            self.live is None
+            or self.accounts is None
+            or self.acd is None
+            or self.call_control is None
+        ):
             return None
         ivr = self.ivr.registry
 
@@ -447,6 +466,8 @@ class Server:
                 reloads={"ivr": reload_ivr, "console": self.reload_console},
                 close_pages=self.live.close_pages,
             ),
+            calls=self.call_control,
+            supervisor_phone=lambda user: self._console_config().supervisor_phones.get(user),
             heartbeat=self.settings.console.heartbeat,
         )
 

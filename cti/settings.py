@@ -202,6 +202,11 @@ class ConsoleSettings(_Section):
     heartbeat: float = Field(
         20.0, gt=0, description="seconds between websocket pings (a silent page is closed)"
     )
+    outbound_context: str = Field(
+        "sandbox-pstn",
+        pattern=r"^[A-Za-z0-9_-]{1,80}$",
+        description="dialplan context click-to-dial and transfers to a number dial in",
+    )
     queue_size: int = Field(
         256, ge=8, description="frames a page may fall behind before it is dropped and resyncs"
     )

@@ -20,6 +20,8 @@ from agent_console.accounts import AccountStore
 from agent_console.admin_api import AdminPorts, add_admin_routes
 from agent_console.api import add_console_routes
 from agent_console.auth import ON_LOGOUT_KEY, add_auth_routes, security_middleware
+from agent_console.call_api import add_call_routes
+from agent_console.calls import CallControl
 from agent_console.console_api import ConsolePorts, add_console_api_routes
 from agent_console.live import ConsoleLive, add_live_routes
 from agent_console.openapi import add_openapi_route
@@ -44,6 +46,8 @@ class ConsoleWeb:
     live: ConsoleLive
     ports: ConsolePorts
     admin: AdminPorts
+    calls: CallControl
+    supervisor_phone: Callable[[str], str | None]
     heartbeat: float = 20.0
 
 
@@ -106,6 +110,12 @@ def build_web_app(
             add_page_routes(app)
             add_live_routes(app, console.live, heartbeat=console.heartbeat)
             add_console_api_routes(app, console.ports)
+            add_call_routes(
+                app,
+                console.calls,
+                console.ports.publish,
+                supervisor_phone=console.supervisor_phone,
+            )
             add_admin_routes(app, console.admin)
             app[ON_LOGOUT_KEY] = console.live.close_session
     return app
