@@ -23,7 +23,9 @@ the server's, a page cannot ask for more. Logging out closes that session's page
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import functools
 import hashlib
 import logging
 import time
@@ -428,15 +430,27 @@ async def _ws(request: web.Request) -> web.StreamResponse:
     user = session.user
     topics, snapshot = _topics_for(live, user.at_least("supervisor"), user.agent_id)
     token = request.cookies.get(SESSION_COOKIE, "")
-    return await serve_websocket(
-        request,
-        live.hub,
-        topics=topics,
-        snapshot=snapshot,
-        origin_ok=lambda origin: origin_allowed(request, origin),
-        client_id=client_id_for(user.username, token),
-        heartbeat=request.app[HEARTBEAT_KEY],
+    client_id = client_id_for(user.username, token)
+    # The page lives no longer than its session: at expiry it is closed like a log-out (the
+    # page goes to the log-in page) instead of pushing to someone no longer signed in.
+    expiry = asyncio.get_running_loop().call_later(
+        max(0.0, session.expires_at - time.time()),
+        functools.partial(
+            live.hub.close_client, client_id, code=CLOSE_SIGNED_OUT, reason="session expired"
+        ),
     )
+    try:
+        return await serve_websocket(
+            request,
+            live.hub,
+            topics=topics,
+            snapshot=snapshot,
+            origin_ok=lambda origin: origin_allowed(request, origin),
+            client_id=client_id,
+            heartbeat=request.app[HEARTBEAT_KEY],
+        )
+    finally:
+        expiry.cancel()
 
 
 def add_live_routes(app: web.Application, live: ConsoleLive, *, heartbeat: float = 20.0) -> None:

@@ -151,6 +151,17 @@ async def test_logout_closes_that_sessions_websocket_with_4401(running: Running)
             assert await _closed(ws) == 4401
 
 
+async def test_a_page_is_closed_with_4401_when_its_session_expires(running: Running) -> None:
+    accounts = running.server.accounts
+    assert accounts is not None
+    accounts.ttl = 1.5  # sessions of this test last 1.5 s
+    async with cookie_session() as http:
+        await _user(running, http, "ann", "agent", "agent1001")
+        async with http.ws_connect(running.ws_url(), headers={"Origin": running.origin}) as ws:
+            await _first_frame(ws)
+            assert await _closed(ws) == 4401
+
+
 async def test_disabling_a_user_closes_their_websocket_with_4401(running: Running) -> None:
     async with cookie_session() as admin_http, cookie_session() as agent_http:
         csrf = await _user(running, admin_http, "root", "admin", None)
