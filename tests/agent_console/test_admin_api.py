@@ -4,55 +4,26 @@ admin only, the loaded configuration with secrets hidden, reload, and managing u
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import pytest
 from pydantic import SecretStr
-from support.console import PASSWORD, cookie_session, sign_in
+from support.console import PASSWORD, ConsoleServer, console_server, cookie_session
 
 from agent_console.admin_api import plain
 from agent_console.auth import CSRF_HEADER
-from cti.ami.fake import FakeAsterisk
-from cti.server import Server
-from cti.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@dataclass
-class Running:
-    server: Server
-    base: str
-
-    async def user(
-        self, http: aiohttp.ClientSession, username: str, role: str, agent: str | None = None
-    ) -> str:
-        assert self.server.accounts is not None
-        return await sign_in(http, self.base, self.server.accounts, username, role, agent_id=agent)
+Running = ConsoleServer
 
 
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
-    async with FakeAsterisk() as fake:
-        settings = load_settings(
-            environ={},
-            overrides=(
-                f"ami.port={fake.port}",
-                f"ami.username={fake.username}",
-                f"ami.secret={fake.secret}",
-                "agi.port=0",
-                "http.port=0",
-                "acd.enabled=true",
-                f"acd.state_dir={tmp_path / 'state'}",
-                f"crm.url=sqlite+aiosqlite:///{tmp_path / 'crm.sqlite3'}",
-                f"config_dir={ROOT / 'config'}",
-            ),
-        )
-        async with Server(settings) as server:
-            await server.ami.wait_connected(5)
-            yield Running(server, f"http://127.0.0.1:{server.http_port}")
+    async with console_server(tmp_path) as server:
+        yield server
 
 
 async def _login(http: aiohttp.ClientSession, base: str, username: str, password: str) -> int:

@@ -5,70 +5,39 @@ the abandoned-calls worklist."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from support.console import cookie_session, sign_in
+from support.console import ConsoleServer, console_server, cookie_session
 
 from acd.events import CallAnswered, CallEnded, CallOffered, CallQueued
 from agent_console.auth import CSRF_HEADER
 from agent_console.events import SupervisorAction, WrapUpRecorded
-from cti.ami.fake import FakeAsterisk
-from cti.server import Server
-from cti.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_800_000_000.0
 
 
-@dataclass
-class Running:
-    server: Server
-    base: str
-    published: list[object] = field(default_factory=list)
-
-    async def user(
-        self, http: aiohttp.ClientSession, username: str, role: str, agent: str | None = None
-    ) -> str:
-        assert self.server.accounts is not None
-        return await sign_in(http, self.base, self.server.accounts, username, role, agent_id=agent)
-
-    def handled(self, call_id: str, agent_id: str) -> None:
-        """A call ``agent_id`` answered and ended (as the ACD tells the bus)."""
-        for event in (
-            CallQueued(call_id, "sales", "voice", 0, T0, T0),
-            CallOffered(call_id, "sales", agent_id, f"PJSIP/{agent_id}", T0 + 5),
-            CallAnswered(call_id, "sales", agent_id, 5.0, T0 + 6),
-            CallEnded(call_id, "sales", agent_id, 40.0, 0.0, T0 + 46),
-        ):
-            self.server.bus.publish(event)
+Running = ConsoleServer
 
 
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
-    async with FakeAsterisk() as fake:
-        settings = load_settings(
-            environ={},
-            overrides=(
-                f"ami.port={fake.port}",
-                f"ami.username={fake.username}",
-                f"ami.secret={fake.secret}",
-                "agi.port=0",
-                "http.port=0",
-                "acd.enabled=true",
-                f"acd.state_dir={tmp_path / 'state'}",
-                f"crm.url=sqlite+aiosqlite:///{tmp_path / 'crm.sqlite3'}",
-                f"config_dir={ROOT / 'config'}",
-            ),
-        )
-        async with Server(settings) as server:
-            await server.ami.wait_connected(5)
-            running = Running(server, f"http://127.0.0.1:{server.http_port}")
-            server.bus.subscribe(object, running.published.append)
-            yield running
+    async with console_server(tmp_path) as server:
+        yield server
+
+
+def handled(running: Running, call_id: str, agent_id: str) -> None:
+    """A call ``agent_id`` answered and ended (as the ACD tells the bus)."""
+    for event in (
+        CallQueued(call_id, "sales", "voice", 0, T0, T0),
+        CallOffered(call_id, "sales", agent_id, f"PJSIP/{agent_id}", T0 + 5),
+        CallAnswered(call_id, "sales", agent_id, 5.0, T0 + 6),
+        CallEnded(call_id, "sales", agent_id, 40.0, 0.0, T0 + 46),
+    ):
+        running.server.bus.publish(event)
 
 
 async def _json(response: aiohttp.ClientResponse) -> Any:
@@ -146,7 +115,7 @@ async def test_the_console_configuration_for_building_the_ui(running: Running) -
 
 
 async def test_an_agent_sees_their_own_figures(running: Running) -> None:
-    running.handled("F1", "agent1001")
+    handled(running, "F1", "agent1001")
     async with cookie_session() as http:
         await running.user(http, "ann", "agent", "agent1001")
         async with http.get(f"{running.base}/api/me/figures") as response:
@@ -164,8 +133,8 @@ async def test_an_agent_sees_their_own_figures(running: Running) -> None:
 
 
 async def test_wrap_up_validation(running: Running) -> None:
-    running.handled("W1", "agent1001")
-    running.handled("W2", "agent1002")
+    handled(running, "W1", "agent1001")
+    handled(running, "W2", "agent1002")
     async with cookie_session() as http:
         csrf = await running.user(http, "ann", "agent", "agent1001")
         url = f"{running.base}/api/calls/W1/wrap-up"
@@ -196,7 +165,7 @@ async def test_wrap_up_validation(running: Running) -> None:
 
 
 async def test_a_supervisor_without_an_agent_cannot_wrap_up(running: Running) -> None:
-    running.handled("W3", "agent1001")
+    handled(running, "W3", "agent1001")
     async with cookie_session() as http:
         csrf = await running.user(http, "sam", "supervisor")
         async with http.post(

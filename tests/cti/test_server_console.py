@@ -5,65 +5,30 @@ the admin view and reload, and a wrap-up that lands on the stored interaction.""
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from sqlalchemy import select
-from support.console import PASSWORD, cookie_session, sign_in
+from support.console import PASSWORD, ConsoleServer, console_server, cookie_session, sign_in
 
 from acd.events import CallAnswered, CallEnded, CallOffered, CallQueued
 from agent_console.auth import CSRF_HEADER
 from crm_bridge.schema import Interaction
-from cti.ami.fake import FakeAsterisk
-from cti.server import Server
-from cti.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_800_000_000.0
 
 
-@dataclass
-class Running:
-    server: Server
-    base: str
-    console_file: Path
-
-    @property
-    def origin(self) -> str:
-        return self.base
-
-    def ws_url(self) -> str:
-        return f"{self.base.replace('http', 'ws', 1)}/api/ws"
+Running = ConsoleServer
 
 
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
-    console_file = tmp_path / "console.yaml"
-    shutil.copy(ROOT / "config" / "console.yaml", console_file)
-    async with FakeAsterisk() as fake:
-        settings = load_settings(
-            environ={},
-            overrides=(
-                f"ami.port={fake.port}",
-                f"ami.username={fake.username}",
-                f"ami.secret={fake.secret}",
-                "agi.port=0",
-                "http.port=0",
-                "acd.enabled=true",
-                f"acd.state_dir={tmp_path / 'state'}",
-                f"crm.url=sqlite+aiosqlite:///{tmp_path / 'crm.sqlite3'}",
-                f"console.config={console_file}",
-                f"config_dir={ROOT / 'config'}",
-            ),
-        )
-        async with Server(settings) as server:
-            await server.ami.wait_connected(5)
-            yield Running(server, f"http://127.0.0.1:{server.http_port}", console_file)
+    async with console_server(tmp_path) as server:
+        yield server
 
 
 async def _user(
