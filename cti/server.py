@@ -262,6 +262,7 @@ class Server:
         )
         self._web_runner: web.AppRunner | None = None
         self._pbx_up = False
+        self._stopping = False
         self._ami_task: asyncio.Task[None] | None = None
         self._feed_task: asyncio.Task[None] | None = None
         self._reconcile_task: asyncio.Task[None] | None = None
@@ -286,6 +287,8 @@ class Server:
             self._pbx_up = connected
             if connected:
                 _log.info("PBX connected", extra={"ami_state": state.value})
+            elif self._stopping:
+                _log.info("PBX connection closed (stopping)", extra={"ami_state": state.value})
             else:
                 _log.warning("PBX lost: %s", detail, extra={"ami_state": state.value})
 
@@ -565,6 +568,7 @@ class Server:
         await self._stop()
 
     async def _stop(self) -> None:
+        self._stopping = True
         if self.hub is not None:
             self.hub.close_all()  # pages reconnect to whoever serves next (1001)
         for task in (self._reconcile_task, self._feed_task, self._ami_task):
