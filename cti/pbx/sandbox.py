@@ -317,17 +317,24 @@ class Sandbox:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 
-    def _check_ports_free(self) -> None:
+    def _check_ports_free(self, *, grace: float = 5.0) -> None:
+        """The instance's AMI and SIP ports are free; a port still held is retried for
+        ``grace`` seconds (an instance just stopped may not have let go of it yet: seen once
+        in CI right after ``down()``), then refused with a message saying what to do."""
         checks = [
             (socket.SOCK_STREAM, self.config.ami_port, "AMI (ami_port)"),
             (socket.SOCK_DGRAM, self.config.sip_port, "SIP (sip_port)"),
         ]
+        deadline = time.monotonic() + grace
         for kind, port, what in checks:
-            with socket.socket(socket.AF_INET, kind) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            while True:
                 try:
-                    probe.bind(("127.0.0.1", port))
+                    _probe_bind(kind, port)
+                    break
                 except OSError as exc:
+                    if time.monotonic() < deadline:
+                        time.sleep(0.2)
+                        continue
                     raise SandboxError(
                         f"{what} port {port} on 127.0.0.1 is in use ({exc.strerror}): another "
                         f"instance or program holds it; stop it or give instance "
@@ -352,3 +359,10 @@ def _is_zombie(pid: int) -> bool:
     except OSError:
         return True
     return stat.rpartition(")")[2].split()[:1] == ["Z"]
+
+
+def _probe_bind(kind: int, port: int) -> None:
+    """Bind ``port`` on loopback and let it go (OSError when something holds it)."""
+    with socket.socket(socket.AF_INET, kind) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", port))
