@@ -26,6 +26,7 @@ from typing import Any, Final
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from acd.agent_state import AgentStatus
 from acd.api import read_json_object
 from acd.service import AcdError, AcdService, AgentControlError
 from agent_console.auth import require
@@ -125,7 +126,7 @@ async def _wrap_up(request: web.Request) -> web.Response:
     )
     if end:
         agent = ports.service.agents.get(agent_id)
-        if agent is not None and agent.status.value == "wrap_up":
+        if agent is not None and agent.status is AgentStatus.WRAP_UP:
             try:
                 ports.service.end_wrap_up(agent_id)
             except AgentControlError as exc:

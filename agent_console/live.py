@@ -105,7 +105,6 @@ class ConsoleLive:
         self.recent_sl = RecentServiceLevel()
         self.alerts = Alerts()
         self.abandoned = AbandonedList()
-        self._queues: dict[str, Item] = {}  # queue -> its last figures frame data
         self._numbers: dict[str, tuple[str, str]] = {}  # call_id -> (number, queue), waiting
         self._calls: dict[str, dict[str, Any] | None] = {}  # agent -> their call (or last one)
         self._pops: dict[str, dict[str, Any]] = {}  # agent -> last screen-pop
@@ -228,7 +227,6 @@ class ConsoleLive:
         if not isinstance(stats, QueueStats):
             return
         data = self._queue_data(stats)
-        self._queues[stats.queue] = data
         self.hub.publish("queues", "queue", data)
         for alert in self.alerts.evaluate(stats.queue, event.at, self._conditions(data)):
             self.hub.publish("alerts", "alert", alert.view())
@@ -237,17 +235,11 @@ class ConsoleLive:
         settings = self._config().alerts
         queue = data["queue"]
         wait = float(data.get("longest_wait") or 0.0)
-        long_wait = (
-            f"{queue}: a caller has waited {int(wait // 60)} min {int(wait % 60):02d} s"
-            if data.get("waiting") and wait >= settings.long_wait
-            else None
-        )
-        if long_wait is not None:
-            # Refresh the text every 30 s, not every tick: the page ticks the time itself.
-            long_wait = (
-                f"{queue}: a caller has waited over "
-                f"{int((wait // 30) * 30) // 60} min {int((wait // 30) * 30) % 60:02d} s"
-            )
+        long_wait = None
+        if data.get("waiting") and wait >= settings.long_wait:
+            # The text changes every 30 s, not every tick (the page ticks the time itself).
+            step = int(wait // 30) * 30
+            long_wait = f"{queue}: a caller has waited over {step // 60} min {step % 60:02d} s"
         level = data.get("service_level_30m")
         goal = float(data.get("sl_goal") or 0.0)
         low = (
@@ -265,14 +257,15 @@ class ConsoleLive:
         return {"long_wait": long_wait, "service_level": service_level}
 
     def on_queued(self, event: CallQueued) -> None:
-        self.recent_sl.entered(event.queue, f"{event.call_id}@{event.entered_at}", event.entered_at)
         call = self.service.calls.get(event.call_id)
         if call is not None:
+            # The ACD's own id of this queue visit (the figures' too).
+            self.recent_sl.entered(event.queue, call.visit, event.entered_at)
             self._numbers[event.call_id] = (call.number, event.queue)
 
     def _visit_key(self, call_id: str) -> str | None:
         call = self.service.calls.get(call_id)
-        return f"{call_id}@{call.entered_at}" if call is not None else None
+        return call.visit if call is not None else None
 
     def on_offered(self, event: CallOffered) -> Coroutine[Any, Any, None] | None:
         agent = self.service.agents.get(event.agent_id)

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from crm_bridge.customers import CustomerStore, CustomerView
 from crm_bridge.insight import insight_for
 from crm_bridge.schema import Interaction
+from crm_bridge.timeline import customer_ref
 from ivr.path import CallerPath
 
 __all__ = ["IvrContext", "ScreenPops", "customer_json", "insight_json"]
@@ -61,16 +62,6 @@ class IvrContext:
 
 
 _NO_IVR = IvrContext(None, "", (), {}, None)
-
-
-def _ref_of(customer: Mapping[str, object] | None) -> str | None:
-    if not customer:
-        return None
-    for name in ("ref", "id", "customer_id"):
-        value = customer.get(name)
-        if value:
-            return str(value)
-    return None
 
 
 def customer_json(view: CustomerView) -> dict[str, Any]:
@@ -152,7 +143,7 @@ class ScreenPops:
             keys=path.keys,
             nodes=tuple(step.node for step in path.steps),
             variables=dict(path.variables),
-            customer_ref=_ref_of(path.customer),
+            customer_ref=customer_ref(path.customer),
         )
         for key in {path.call.uniqueid, path.call.linkedid} - {""}:
             self._ivr[key] = context

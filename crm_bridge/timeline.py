@@ -54,6 +54,7 @@ __all__ = [
     "AUDIT_PREFIX",
     "TimelineEvent",
     "apply",
+    "customer_ref",
     "from_bus",
     "is_interaction",
     "new_interaction",
@@ -185,7 +186,7 @@ def from_bus(event: object) -> TimelineEvent | None:
                     "started_at": path.started_at,
                     "steps": steps,
                     "variables": dict(path.variables),
-                    "customer_ref": _customer_ref(customer),
+                    "customer_ref": customer_ref(customer),
                     "ani": path.call.ani,
                     "dnis": path.call.dnis,
                 },
@@ -230,7 +231,9 @@ _KINDS: Mapping[type, str] = {
 }
 
 
-def _customer_ref(customer: Mapping[str, Any] | None) -> str | None:
+def customer_ref(customer: Mapping[str, Any] | None) -> str | None:
+    """The customer's reference in a record the IVR found (``id``, ``ref`` or
+    ``customer_id``), or None."""
     if not customer:
         return None
     for name in ("id", "ref", "customer_id"):

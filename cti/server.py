@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import ipaddress
 import logging
 import signal
 import time
@@ -434,14 +435,6 @@ class Server:
         ):
             return None
         ivr = self.ivr.registry
-
-        def reload_ivr() -> dict[str, object]:
-            result = self.reload_ivr()
-            body: dict[str, object] = {"ok": result.ok, "version": result.version}
-            if not result.ok:
-                body["error"] = result.error
-            return body
-
         return ConsoleWeb(
             live=self.live,
             ports=ConsolePorts(
@@ -466,7 +459,7 @@ class Server:
                     "acd": lambda: self.acd.config if self.acd is not None else None,
                     "console": self._console_config,
                 },
-                reloads={"ivr": reload_ivr, "console": self.reload_console},
+                reloads={"ivr": lambda: self.reload_ivr().view(), "console": self.reload_console},
                 close_pages=self.live.close_pages,
             ),
             calls=self.call_control,
@@ -599,7 +592,12 @@ class Server:
 
 
 def _loopback(host: str) -> bool:
-    return host in ("localhost", "::1") or host.startswith("127.")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: not known to be loopback
+        return False
 
 
 async def serve(

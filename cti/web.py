@@ -62,13 +62,9 @@ async def _metrics(request: web.Request) -> web.Response:
 
 
 async def _reload_ivr(request: web.Request) -> web.Response:
-    # Admin endpoints listen where http.host says (loopback by default): the console issue
-    # adds authentication before anything here is exposed further.
+    # Needs an admin session when accounts exist (agent_console.auth.PROTECTED_PREFIXES).
     result = request.app[_RELOAD_KEY]()
-    body = {"ok": result.ok, "version": result.version, "previous": result.previous}
-    if not result.ok:
-        body["error"] = result.error
-    return web.json_response(body, status=200 if result.ok else 422)
+    return web.json_response(result.view(), status=200 if result.ok else 422)
 
 
 def build_web_app(

@@ -30,6 +30,17 @@ class IvrReloaded:
     previous: str
     error: str = ""  # why a failed reload was refused
 
+    def view(self) -> dict[str, object]:
+        """The JSON answer of a reload (HTTP admin endpoints)."""
+        body: dict[str, object] = {
+            "ok": self.ok,
+            "version": self.version,
+            "previous": self.previous,
+        }
+        if not self.ok:
+            body["error"] = self.error
+        return body
+
 
 class FlowRegistry:
     def __init__(
