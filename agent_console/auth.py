@@ -25,6 +25,8 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
+from acd.api import read_json_object
+from acd.service import AgentControlError
 from agent_console.accounts import AccountStore, Role, SessionInfo, UserInfo
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "PROTECTED_PREFIXES",
     "SESSION_COOKIE",
     "add_auth_routes",
+    "current_session",
     "origin_allowed",
     "require",
     "security_middleware",
@@ -53,7 +56,6 @@ _SESSION: web.RequestKey[SessionInfo | None] = web.RequestKey(
     SessionInfo | None,  # type: ignore[arg-type]
 )
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_MAX_LOGIN_BODY = 4096
 
 
 def _json_error(status: int, message: str) -> web.Response:
@@ -88,9 +90,7 @@ async def security_middleware(
     )
     if not request.path.startswith("/api/") and needed is None:
         return await handler(request)
-    accounts = request.app[ACCOUNTS_KEY]
-    token = request.cookies.get(SESSION_COOKIE, "")
-    session = await accounts.session(token) if token else None
+    session = await current_session(request)
     request[_SESSION] = session
     if request.method not in _SAFE_METHODS:
         if not origin_allowed(request, request.headers.get("Origin")):
@@ -104,6 +104,12 @@ async def security_middleware(
     if needed is not None:
         require(request, needed)
     return await handler(request)
+
+
+async def current_session(request: web.Request) -> SessionInfo | None:
+    """The live session of the request's cookie (None: no cookie, unknown, expired)."""
+    token = request.cookies.get(SESSION_COOKIE, "")
+    return await request.app[ACCOUNTS_KEY].session(token) if token else None
 
 
 def session_of(request: web.Request) -> SessionInfo | None:
@@ -134,15 +140,12 @@ def user_view(user: UserInfo) -> dict[str, object]:
 
 
 async def _login(request: web.Request) -> web.Response:
-    raw = await request.content.read(_MAX_LOGIN_BODY + 1)
-    if len(raw) > _MAX_LOGIN_BODY:
-        return _json_error(413, "request body too large")
     try:
-        body = json.loads(raw or b"{}")
-    except ValueError:
-        return _json_error(422, "body is not JSON")
-    username = body.get("username") if isinstance(body, dict) else None
-    password = body.get("password") if isinstance(body, dict) else None
+        body = await read_json_object(request)
+    except AgentControlError as exc:
+        return _json_error(exc.status, str(exc))
+    username = body.get("username")
+    password = body.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         return _json_error(422, "username and password are required")
     accounts = request.app[ACCOUNTS_KEY]

@@ -10,10 +10,14 @@ the CSRF token; every state-changing request sends the token as ``X-CSRF-Token``
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final
 
 from aiohttp import web
 
+from acd.agent_state import AgentStatus
+from agent_console.accounts import ROLES
+from agent_console.auth import CSRF_HEADER, SESSION_COOKIE
 from cti import __version__
 
 __all__ = ["OPENAPI_PATH", "add_openapi_route", "openapi"]
@@ -52,25 +56,14 @@ _SCHEMAS: Final[dict[str, Schema]] = {
         ["username", "role"],
         username=STR,
         display_name=STR,
-        role={"enum": ["agent", "supervisor", "admin"]},
+        role={"enum": list(ROLES)},
         agent_id=OPT_STR,
     ),
     "Agent": _obj(
         ["agent_id", "status"],
         agent_id=STR,
         name=STR,
-        status={
-            "enum": [
-                "logged_out",
-                "ready",
-                "reserved",
-                "ringing",
-                "on_call",
-                "on_hold",
-                "wrap_up",
-                "not_ready",
-            ]
-        },
+        status={"enum": [status.value for status in AgentStatus]},
         reason=STR,
         since=NUM,
         endpoint=STR,
@@ -499,7 +492,7 @@ def _paths() -> dict[str, Schema]:
 
 
 def openapi() -> dict[str, Any]:
-    """The whole description (a fresh copy each time)."""
+    """The whole description (its schemas are shared module data: read, do not change)."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -510,8 +503,8 @@ def openapi() -> dict[str, Any]:
         "components": {
             "schemas": _SCHEMAS,
             "securitySchemes": {
-                "session": {"type": "apiKey", "in": "cookie", "name": "cti_session"},
-                "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
+                "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE},
+                "csrf": {"type": "apiKey", "in": "header", "name": CSRF_HEADER},
             },
         },
         "security": [{"session": [], "csrf": []}],
@@ -519,9 +512,11 @@ def openapi() -> dict[str, Any]:
     }
 
 
-async def _serve(request: web.Request) -> web.Response:
-    return web.json_response(openapi())
-
-
 def add_openapi_route(app: web.Application) -> None:
-    app.router.add_get(OPENAPI_PATH, _serve)
+    # The description does not change while the server runs: serialised once.
+    body = json.dumps(openapi())
+
+    async def serve(request: web.Request) -> web.Response:
+        return web.Response(text=body, content_type="application/json")
+
+    app.router.add_get(OPENAPI_PATH, serve)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from agent_console.auth import ACCOUNTS_KEY, SESSION_COOKIE
+from agent_console.auth import current_session
 
 __all__ = ["CSP", "STATIC_DIR", "add_page_routes", "page_for_role", "security_headers"]
 
@@ -101,8 +101,7 @@ def add_page_routes(app: web.Application) -> None:
     files = _load_static()
 
     async def root(request: web.Request) -> web.Response:
-        token = request.cookies.get(SESSION_COOKIE, "")
-        session = await request.app[ACCOUNTS_KEY].session(token) if token else None
+        session = await current_session(request)
         target = "/login" if session is None else page_for_role(session.user.role)
         raise web.HTTPFound(target)
 

@@ -6,7 +6,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-__all__ = ["median_seconds"]
+__all__ = ["median_seconds", "percentile"]
 
 
 def median_seconds(run: Callable[[], object], *, repeat: int = 7, warmup: int = 1) -> float:
@@ -18,3 +18,10 @@ def median_seconds(run: Callable[[], object], *, repeat: int = 7, warmup: int = 
         run()
         samples.append(time.perf_counter() - start)
     return statistics.median(samples)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0-1) of ``values``, nearest rank (the sample itself, no
+    interpolation: with few samples p99 is the largest one or next to it)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from _timing import percentile
 from aiohttp import web
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Origin
@@ -305,11 +306,6 @@ def _run_client(pipe: Connection, clients: int, stalled: bool, through: bool) ->
     asyncio.run(_client(pipe, clients, stalled, through))
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=2000)
@@ -351,8 +347,10 @@ def main() -> None:
         f"{args.clients} pages ({stalled} stalled), {args.updates} updates at {args.rate}/s, {path}"
     )
     print(f"frames received by healthy pages: {len(lat)} of {expected}")
-    print(f"per page latency ms: median {statistics.median(lat):.2f}  p99 {_pct(lat, 0.99):.2f}")
-    print(f"last page ms: median {statistics.median(last):.2f}  p99 {_pct(last, 0.99):.2f}")
+    print(
+        f"per page latency ms: median {statistics.median(lat):.2f}  p99 {percentile(lat, 0.99):.2f}"
+    )
+    print(f"last page ms: median {statistics.median(last):.2f}  p99 {percentile(last, 0.99):.2f}")
     what = "bus.publish(QueueStatsChanged)" if args.through_server else "publish()"
     print(f"{what} cost ms (median): {server_report['publish_ms_median']:.3f}")
     hub = server_report

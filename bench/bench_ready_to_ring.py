@@ -235,7 +235,8 @@ async def one_run(
         await bench.hang_up(watch.caller_channel, watch.agent_channel)
         await bench.settled(watch.caller_channel)
     finally:
-        caller.stop(timeout=5)
+        # Off the event loop: the in-process server's AMI reader must not stall meanwhile.
+        await asyncio.to_thread(caller.stop, timeout=5)
     return sample
 
 

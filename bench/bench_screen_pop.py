@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
 import yaml
+from _timing import percentile
 from support.console import cookie_session, sign_in
 from support.pbx import PbxHandle, exclusive_instance, make_test_config, start_test_pbx
 from support.server import eventually, real_server_settings, with_ivr_flows
@@ -347,17 +348,13 @@ async def run(pbx: PbxHandle, args: argparse.Namespace, folder: Path) -> Recorde
     return recorder
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def line(label: str, values: list[float]) -> None:
     if not values:
         print(f"{label:34s} no samples")
         return
     print(
-        f"{label:34s} median {statistics.median(values):8.2f} ms  p99 {pct(values, 0.99):8.2f} ms"
+        f"{label:34s} median {statistics.median(values):8.2f} ms  "
+        f"p99 {percentile(values, 0.99):8.2f} ms"
         f"  min {min(values):8.2f}  max {max(values):8.2f}  (n={len(values)})"
     )
 

@@ -52,6 +52,7 @@ from ivr.path import IvrFinished
 __all__ = [
     "AGENT_PREFIX",
     "AUDIT_PREFIX",
+    "KINDS",
     "TimelineEvent",
     "apply",
     "customer_ref",
@@ -228,6 +229,19 @@ _KINDS: Mapping[type, str] = {
     AcdCallEnded: "ended",
     CallbackScheduled: "callback_scheduled",
     CallbackFailed: "callback_failed",
+}
+
+
+#: every kind ``from_bus`` produces (webhooks filter on them)
+KINDS: frozenset[str] = frozenset(_KINDS.values()) | {
+    "supervisor_action",
+    "agent_state",
+    "call_started",
+    "call_ended",
+    "ivr_finished",
+    "queued",
+    "transferred",
+    "wrap_up",
 }
 
 

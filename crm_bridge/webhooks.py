@@ -68,6 +68,7 @@ from typing import Literal
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from crm_bridge.timeline import KINDS as TIMELINE_KINDS
 from crm_bridge.timeline import TimelineEvent, from_bus, is_interaction
 
 __all__ = [
@@ -85,28 +86,9 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-#: every timeline kind ``events`` may name (``crm_bridge.timeline.from_bus``); the last two are
-#: not interaction events and are sent only when listed.
-KINDS = frozenset(
-    {
-        "call_started",
-        "call_ended",
-        "ivr_finished",
-        "queued",
-        "offered",
-        "answered",
-        "requeued",
-        "abandoned",
-        "overflowed",
-        "ended",
-        "callback_scheduled",
-        "callback_failed",
-        "wrap_up",
-        "transferred",
-        "agent_state",
-        "supervisor_action",
-    }
-)
+#: every timeline kind ``events`` may name (``crm_bridge.timeline.from_bus``); agent_state and
+#: supervisor_action are not interaction events and are sent only when listed.
+KINDS = TIMELINE_KINDS
 
 # A header value must be printable ASCII: the event key and kind travel in headers, and a key
 # built from something odd (a newline in a channel name) would be refused by aiohttp mid-send.
@@ -358,18 +340,27 @@ class WebhookSender:
     # -- the bus's side: never waits, never raises ------------------------------------------
 
     def on_event(self, event: object) -> None:
-        """Queue ``event`` if it maps to a timeline event these settings want."""
+        """Queue the bus ``event`` if it maps to a timeline event these settings want."""
         try:
-            self._enqueue(event)
+            timeline = from_bus(event)
         except Exception:  # a bus event we cannot read must not break the bus
             self._stats.invalid += 1
             _log.warning("webhook %s: event %s ignored", self._where, type(event).__name__)
-
-    def _enqueue(self, event: object) -> None:
-        if self._closing:
             return
-        timeline = from_bus(event)
-        if timeline is None:
+        if timeline is not None:
+            self.on_timeline(timeline)
+
+    def on_timeline(self, timeline: TimelineEvent) -> None:
+        """Queue a timeline event already mapped (the interaction recorder hands each one on:
+        the bus event is mapped once for the store and every webhook)."""
+        try:
+            self._enqueue(timeline)
+        except Exception:  # never break the caller (the bus, through the recorder)
+            self._stats.invalid += 1
+            _log.warning("webhook %s: %s event ignored", self._where, timeline.kind)
+
+    def _enqueue(self, timeline: TimelineEvent) -> None:
+        if self._closing:
             return
         if not _checked(timeline):
             self._stats.invalid += 1

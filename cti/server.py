@@ -44,6 +44,7 @@ from crm_bridge.customers import StoreCustomers, import_yaml
 from crm_bridge.db import create_engine, migrate
 from crm_bridge.external import HttpCrm
 from crm_bridge.recorder import InteractionRecorder
+from crm_bridge.timeline import TimelineEvent
 from crm_bridge.webhooks import WebhookSender
 from crm_bridge.writeback import WriteBack
 from crm_bridge.writer import InteractionWriter
@@ -131,6 +132,13 @@ class Server:
         self.external_crm: HttpCrm | None = None
         self.writeback: WriteBack | None = None
         self.accounts: AccountStore | None = None
+        # Outgoing webhooks: every interaction fact, signed, to each configured URL.
+        self.webhooks: list[WebhookSender] = []
+        if settings.crm.webhooks:
+            self._http = aiohttp.ClientSession()
+            self.webhooks = [
+                WebhookSender(hook, self._http, clock=clock) for hook in settings.crm.webhooks
+            ]
         if settings.crm.enabled:
             self.crm_engine = create_engine(crm_url(settings))
             self.crm_writer = InteractionWriter(
@@ -141,27 +149,27 @@ class Server:
             )
             external = settings.crm.external
             if external is not None:
-                # One HTTP session for the external CRM, owned (and closed) by the server.
-                self._http = aiohttp.ClientSession()
+                # One HTTP session for everything going out, owned (and closed) by the server.
+                self._http = self._http or aiohttp.ClientSession()
                 self.external_crm = HttpCrm(external, self._http)
                 if external.write_url:
                     self.writeback = WriteBack(
                         self.crm_engine, self.external_crm, writer=self.crm_writer
                     )
-            listeners = (self.writeback.on_event,) if self.writeback is not None else ()
-            self.recorder = InteractionRecorder(self.crm_writer, also=listeners)
+            # The recorder maps each bus event once and hands the fact to the write-back and
+            # the webhooks too.
+            listeners: list[Callable[[TimelineEvent], None]] = [
+                sender.on_timeline for sender in self.webhooks
+            ]
+            if self.writeback is not None:
+                listeners.insert(0, self.writeback.on_event)
+            self.recorder = InteractionRecorder(self.crm_writer, also=tuple(listeners))
             self.bus.subscribe(object, self.recorder.on_event)
             self.health.add_component("crm", self._crm_health)
             # Console accounts live in the same database.
             self.accounts = AccountStore(self.crm_engine, clock=clock)
-
-        # Outgoing webhooks: every interaction fact, signed, to each configured URL.
-        self.webhooks: list[WebhookSender] = []
-        if settings.crm.webhooks:
-            self._http = self._http or aiohttp.ClientSession()
-            for hook in settings.crm.webhooks:
-                sender = WebhookSender(hook, self._http, clock=clock)
-                self.webhooks.append(sender)
+        else:
+            for sender in self.webhooks:
                 self.bus.subscribe(object, sender.on_event)
 
         # Lookups (the IVR's, the screen-pop's): the external CRM when one is configured, else

@@ -2,13 +2,8 @@
 // Live data comes from the websocket topic agent:<id>; actions are the contract's POSTs.
 import {
   $, act, api, clockTime, duration, el, LiveSocket, setChildren, signOut, sinceNode,
-  since, startTicker, whoami,
+  since, startTicker, STATUS_LABELS, whoami,
 } from "./common.js";
-
-const STATUS_LABELS = {
-  logged_out: "Logged out", not_ready: "Not ready", ready: "Ready", reserved: "Reserved",
-  ringing: "Ringing", on_call: "On call", on_hold: "On hold", wrap_up: "Wrap-up",
-};
 
 const state = {
   user: null, config: { dispositions: [], not_ready_reasons: [], queues: [], agents: [] },

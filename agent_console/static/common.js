@@ -5,6 +5,12 @@
 
 let csrf = "";
 
+// What each ACD agent status is called on every page.
+export const STATUS_LABELS = {
+  logged_out: "Logged out", not_ready: "Not ready", ready: "Ready", reserved: "Reserved",
+  ringing: "Ringing", on_call: "On call", on_hold: "On hold", wrap_up: "Wrap-up",
+};
+
 export class ApiError extends Error {
   constructor(status, message) {
     super(message);

@@ -2,13 +2,9 @@
 // abandoned-calls worklist. Topics: queues, agents, alerts, worklist.
 import {
   $, act, api, clockTime, duration, el, LiveSocket, percent, serverNow, setChildren, signOut,
-  sinceNode, startTicker, whoami,
+  sinceNode, startTicker, STATUS_LABELS, whoami,
 } from "./common.js";
 
-const STATUS_LABELS = {
-  logged_out: "Logged out", not_ready: "Not ready", ready: "Ready", reserved: "Reserved",
-  ringing: "Ringing", on_call: "On call", on_hold: "On hold", wrap_up: "Wrap-up",
-};
 const STATUS_ORDER = ["ready", "ringing", "reserved", "on_call", "on_hold", "wrap_up", "not_ready", "logged_out"];
 
 const state = { queues: new Map(), agents: new Map(), alerts: new Map(), abandoned: [], reasons: [], queueNames: [] };

@@ -5,6 +5,7 @@ written back to it (an aiohttp test server plays the external CRM)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from support.server import eventually
 
 from acd.events import CallAnswered, CallEnded, CallOffered, CallQueued
 from crm_bridge.schema import Interaction
+from crm_bridge.webhooks import WebhookSettings, verify
 from cti.ami.fake import FakeAsterisk
 from cti.server import Server
 from cti.settings import Settings, load_settings
@@ -199,3 +201,41 @@ async def test_console_accounts_log_in_through_the_server(
             assert response.status == 403  # no CSRF token: refused
         async with http.post(f"{base}/api/logout", headers={"X-CSRF-Token": csrf}) as response:
             assert response.status == 200
+
+
+@pytest.mark.parametrize("store", [True, False], ids=["with-store", "without-store"])
+async def test_webhooks_receive_each_interaction_fact_once_signed(
+    fake: FakeAsterisk, tmp_path: Path, store: bool
+) -> None:
+    received: list[tuple[str, str, bytes, dict[str, str]]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        body = await request.read()
+        received.append(
+            (
+                request.headers["X-CTI-Event"],
+                request.headers["X-CTI-Delivery"],
+                body,
+                dict(request.headers),
+            )
+        )
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    secret = "a-webhook-secret-of-some-length"
+    async with TestServer(app) as receiver:
+        settings = _settings(fake, tmp_path, f"crm.enabled={str(store).lower()}")
+        hook_settings = WebhookSettings(url=str(receiver.make_url("/hook")), secret=secret)
+        settings = settings.model_copy(
+            update={"crm": settings.crm.model_copy(update={"webhooks": [hook_settings]})}
+        )
+        async with Server(settings) as server:
+            await server.ami.wait_connected(5)
+            for event in _answered_call("W1"):
+                server.bus.publish(event)
+            await eventually("four deliveries", lambda: len(received) >= 4)
+    assert [kind for kind, *_ in received] == ["queued", "offered", "answered", "ended"]
+    assert len({delivery for _, delivery, *_ in received}) == 4  # each fact once
+    for _, _, body, headers in received:
+        assert verify(secret, headers, body, time.time())
