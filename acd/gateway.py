@@ -22,6 +22,7 @@ import logging
 import math
 from collections.abc import Callable
 
+from acd.config import AcdConfig
 from acd.service import (
     WAIT_CONTEXT,
     AcdCall,
@@ -97,11 +98,8 @@ class AcdQueueGateway(QueueGateway):
                 dict(request.skills),
                 number=call.ani,
             )
-            await control.set_variable("CTI_ACD", encode_waiting(waiting))
-            await control.set_variable("CTI_ACD_TICK", str(max(1, round(config.announce.every))))
-            fallback = max(1, round(self._service.config.fallback_after))
-            await control.set_variable("CTI_ACD_FALLBACK_AFTER", str(fallback))
-            await control.set_variable("CTI_ACD_MOH", config.music_class)
+            for name, value in waiting_variables(self._service.config, waiting).items():
+                await control.set_variable(name, value)
             await control.exec("Goto", WAIT_CONTEXT, "s", "1")
         except AgiHangup as exc:
             return QueueOutcome("abandoned", f"caller hung up before queueing ({exc})")
@@ -118,6 +116,19 @@ class AcdQueueGateway(QueueGateway):
         except AcdError as exc:
             return QueueOutcome("unavailable", str(exc))
         return QueueOutcome("queued", request.queue)
+
+
+def waiting_variables(config: AcdConfig, waiting: AcdCall) -> dict[str, str]:
+    """The channel variables that make a caller wait in ``waiting.queue`` (the dialplan's
+    [cti-acd-wait] reads them), in the order they are set: the place itself, the heartbeat
+    period, when the dialplan gives up on a silent server, the music."""
+    queue = config.queues[waiting.queue]
+    return {
+        "CTI_ACD": encode_waiting(waiting),
+        "CTI_ACD_TICK": str(max(1, round(queue.announce.every))),
+        "CTI_ACD_FALLBACK_AFTER": str(max(1, round(config.fallback_after))),
+        "CTI_ACD_MOH": queue.music_class,
+    }
 
 
 class AcdCallbacks(CallbackStore):

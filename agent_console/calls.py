@@ -48,13 +48,13 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from acd.agent_state import AgentStatus
+from acd.gateway import waiting_variables
 from acd.service import (
     WAIT_CONTEXT,
     AcdCall,
     AcdService,
     AgentControlError,
     AgentRuntime,
-    encode_waiting,
 )
 from cti.ami.protocol import ActionResult
 from cti.errors import AmiActionError, AmiError, LocalProtocolError
@@ -360,8 +360,7 @@ class CallControl:
             )
 
     async def _set_waiting(self, call: AcdCall, queue: str) -> float:
-        """The caller's place in ``queue`` on their channel, as acd/gateway.py sets it."""
-        config = self._service.config
+        """The caller's place in ``queue`` on their channel, as the IVR's queue node sets it."""
         # Milliseconds, what the channel variable keeps (acd/gateway.py).
         entered = round(self._clock(), 3)
         waiting = AcdCall(
@@ -372,13 +371,8 @@ class CallControl:
             {},  # the queue's own requirements apply (its spec)
             number=call.number,
         )
-        await self._setvar(call.call_id, "CTI_ACD", encode_waiting(waiting))
-        tick = str(max(1, round(config.queues[queue].announce.every)))
-        await self._setvar(call.call_id, "CTI_ACD_TICK", tick)
-        await self._setvar(
-            call.call_id, "CTI_ACD_FALLBACK_AFTER", str(max(1, round(config.fallback_after)))
-        )
-        await self._setvar(call.call_id, "CTI_ACD_MOH", config.queues[queue].music_class)
+        for name, value in waiting_variables(self._service.config, waiting).items():
+            await self._setvar(call.call_id, name, value)
         return entered
 
     async def _consult(

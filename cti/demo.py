@@ -278,15 +278,15 @@ class Demo:
         """Forget finished callers (keeping the newest logs); restart a phone that died."""
         for caller in [c for c in self.callers if c.process.poll() is not None]:
             self.callers.remove(caller)
-            self._finished_logs.append(caller.stop(timeout=0).log_dir)
+            self._finished_logs.append(caller.log_dir)
         while len(self._finished_logs) > self.options.keep_caller_logs:
             shutil.rmtree(self._finished_logs.pop(0), ignore_errors=True)
         for endpoint, phone in list(self.phones.items()):
             if phone.process.poll() is not None:
                 _log.warning(
-                    "demo phone %s exited (%s); starting it again",
+                    "demo phone %s exited (status %s); starting it again",
                     endpoint,
-                    phone.stop(timeout=0).describe().splitlines()[0],
+                    phone.process.returncode,
                 )
                 self.start_phone(endpoint)
 
@@ -341,8 +341,14 @@ class Demo:
         """Stop making calls, stop every SIPp (SIGINT, SIGKILL after ``grace`` s)."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await self._task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                # The caller loop died earlier: say so, and still log the agents out and
+                # stop every SIPp (a later run must not find them ready without phones).
+                _log.exception("demo caller loop had failed")
             self._task = None
         self._log_out_agents()
         await _stop_all(self.processes, grace)

@@ -97,8 +97,8 @@ def free_media_port(host: str = "127.0.0.1") -> int:
     raise SandboxError("found no free block of four UDP ports in 30000-39999 for SIPp media")
 
 
-def render_scenario(name: str, values: dict[str, str], scenario_dir: Path | None = None) -> str:
-    folder = scenario_dir or SCENARIO_DIR
+def render_scenario(name: str, values: dict[str, str]) -> str:
+    folder = SCENARIO_DIR
     text = (folder / name).read_text(encoding="utf-8")
     return render_template(text, values, source=str(folder / name))
 
@@ -387,7 +387,6 @@ def start_caller(
     media_port: int | None = None,
     timeout: float = 60,
     log_dir: Path | None = None,
-    scenario_dir: Path | None = None,
 ) -> SippProcess:
     """Start one call to ``dnis``: answer, wait ``first_key_ms``, press ``digits`` (RFC 2833)
     ``key_gap_ms`` apart (or after the per-key ``pauses``), stay ``hold_ms``, hang up;
@@ -400,7 +399,6 @@ def start_caller(
             "hold_ms": str(max(1, hold_ms)),
             "dtmf": dtmf_block(digits, key_gap_ms, pauses, folder),
         },
-        scenario_dir,
     )
     return _start(
         "caller_dtmf.xml",
@@ -431,14 +429,12 @@ def start_hangup_caller(
     media_port: int | None = None,
     timeout: float = 60,
     log_dir: Path | None = None,
-    scenario_dir: Path | None = None,
 ) -> SippProcess:
     """A caller who gives up: CANCEL if not answered within ``ring_timeout_ms``, else hang up
     ``talk_ms`` after the answer."""
     text = render_scenario(
         "caller_hangup.xml",
         {"ring_timeout_ms": str(max(1, ring_timeout_ms)), "talk_ms": str(max(1, talk_ms))},
-        scenario_dir,
     )
     folder = _log_folder("caller_hangup.xml", log_dir)
     return _start(
@@ -467,7 +463,6 @@ def start_phone_process(
     host: str = "127.0.0.1",
     media_port: int | None = None,
     log_dir: Path | None = None,
-    scenario_dir: Path | None = None,
 ) -> SippProcess:
     """``start_phone`` without the bind check (for callers that must not block: check
     ``process.poll()`` a moment later yourself)."""
@@ -477,7 +472,6 @@ def start_phone_process(
             "ring_ms": str(max(1, ring_ms)),
             "talk_ms": str(_FOREVER_MS if talk_ms is None else max(1, talk_ms)),
         },
-        scenario_dir,
     )
     folder = _log_folder("phone_uas.xml", log_dir)
     return _start(
@@ -493,7 +487,6 @@ def start_phone(
     host: str = "127.0.0.1",
     media_port: int | None = None,
     log_dir: Path | None = None,
-    scenario_dir: Path | None = None,
 ) -> SippProcess:
     """An agent phone listening on ``host:port`` (the endpoint's static contact): rings
     ``ring_ms`` then answers every call; hangs up after ``talk_ms`` (``None``: waits for
@@ -505,7 +498,6 @@ def start_phone(
         host=host,
         media_port=media_port,
         log_dir=log_dir,
-        scenario_dir=scenario_dir,
     )
     # A phone that cannot bind its port exits at once: say so now, not as a call that
     # mysteriously never connects.
