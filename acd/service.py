@@ -57,6 +57,13 @@ from acd.agent_state import (
 )
 from acd.config import AcdConfig, AgentConfig, QueueConfig
 from acd.engine import call_order_key, route
+from acd.errors import (
+    AcdError,
+    AgentConflict,
+    AgentControlError,
+    InvalidAgentRequest,
+    UnknownAgent,
+)
 from acd.events import (
     AcdRepaired,
     CallAbandoned,
@@ -73,7 +80,6 @@ from acd.events import (
 from acd.figures import FiguresTracker
 from acd.model import Agent, Offer, Overflow, QueueSpec, Snapshot, WaitingCall
 from acd.ports import AcdPbx, AcdStore, AgentRecord, CallbackRecord, DeliveryError
-from cti.errors import CtiError
 from ivr.calendar import is_open
 
 __all__ = [
@@ -96,18 +102,6 @@ _BUSY = frozenset(
 # reconciliation may call it lost.
 _OFFER_GRACE = 5.0
 _ENDPOINT_SHAPE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-/@:")
-
-
-class AcdError(CtiError):
-    """A request the ACD cannot carry out (unknown queue, bad number...)."""
-
-
-class AgentControlError(AcdError):
-    """An agent request refused; ``status`` is the HTTP status that says why."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 # -- the waiting state kept on the caller's channel ------------------------------------------
@@ -874,7 +868,7 @@ class AcdService:
     def _agent(self, agent_id: str) -> AgentRuntime:
         agent = self.agents.get(agent_id)
         if agent is None:
-            raise AgentControlError(f"no agent {agent_id!r}", 404)
+            raise UnknownAgent(f"no agent {agent_id!r}")
         return agent
 
     def login(self, agent_id: str, endpoint: str | None = None) -> AgentRuntime:
@@ -882,7 +876,7 @@ class AcdService:
         phone = (endpoint or agent.config.endpoint).strip()
         tech, _, resource = phone.partition("/")
         if not tech or not resource or not set(phone) <= _ENDPOINT_SHAPE:
-            raise AgentControlError(f"phone endpoint {phone!r} is not like PJSIP/agent1001", 422)
+            raise InvalidAgentRequest(f"phone endpoint {phone!r} is not like PJSIP/agent1001")
         taken = [
             other.agent_id
             for other in self.agents.values()
@@ -891,7 +885,7 @@ class AcdService:
             and (other.endpoint or other.config.endpoint) == phone
         ]
         if taken:
-            raise AgentControlError(f"phone {phone} is in use by agent {taken[0]}", 409)
+            raise AgentConflict(f"phone {phone} is in use by agent {taken[0]}")
         self._control(agent, AgentEvent.LOGIN)
         agent.endpoint = phone
         self._save(agent)
@@ -912,7 +906,7 @@ class AcdService:
         agent = self._agent(agent_id)
         if reason not in self.config.not_ready_reasons:
             known = ", ".join(self.config.not_ready_reasons)
-            raise AgentControlError(f"unknown not-ready reason {reason!r} (one of: {known})", 422)
+            raise InvalidAgentRequest(f"unknown not-ready reason {reason!r} (one of: {known})")
         if agent.status is AgentStatus.WRAP_UP:
             self._leave_wrap(agent, AgentEvent.NOT_READY, self._clock(), reason)
             self._save(agent)
@@ -932,9 +926,7 @@ class AcdService:
     def end_wrap_up(self, agent_id: str) -> AgentRuntime:
         agent = self._agent(agent_id)
         if agent.status is not AgentStatus.WRAP_UP:
-            raise AgentControlError(
-                f"agent {agent_id} is {agent.status.value}, not in wrap-up", 409
-            )
+            raise AgentConflict(f"agent {agent_id} is {agent.status.value}, not in wrap-up")
         self._leave_wrap(agent, AgentEvent.END_WRAP_UP_EARLY, self._clock())
         self._save(agent)
         self.kick()
@@ -944,7 +936,7 @@ class AcdService:
         try:
             self._apply(agent, event, self._clock(), reason)
         except IllegalAgentTransition as exc:
-            raise AgentControlError(str(exc), 409) from exc
+            raise AgentConflict(str(exc)) from exc
         self._save(agent)
 
     # -- agent state plumbing ----------------------------------------------------------------

@@ -26,7 +26,7 @@ from aiohttp import web
 from acd.api import AGENT_ACTIONS, Action, queue_figures, read_json_object
 from acd.service import AcdService, AgentControlError
 from agent_console.auth import require
-from agent_console.events import SupervisorAction
+from cti.contracts.console import SupervisorAction
 
 __all__ = ["add_console_routes"]
 

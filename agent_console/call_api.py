@@ -31,7 +31,7 @@ from acd.api import read_json_object
 from acd.service import AgentControlError
 from agent_console.auth import require
 from agent_console.calls import CallControl, CallControlError
-from agent_console.events import SupervisorAction
+from cti.contracts.console import SupervisorAction
 
 __all__ = ["CALLS_KEY", "add_call_routes"]
 

@@ -57,6 +57,7 @@ from acd.service import (
     AgentRuntime,
 )
 from cti.ami.protocol import ActionResult
+from cti.contracts.console import CallControlled
 from cti.errors import AmiActionError, AmiError, LocalProtocolError
 
 __all__ = [
@@ -67,7 +68,6 @@ __all__ = [
     "AmiPort",
     "CallControl",
     "CallControlError",
-    "CallControlled",
     "SpyMode",
     "TransferKind",
     "TransferMode",
@@ -106,20 +106,6 @@ class AmiPort(Protocol):
     async def action(
         self, name: str, headers: Mapping[str, str | Sequence[str]] | None = None
     ) -> ActionResult: ...
-
-
-@dataclass(frozen=True)
-class CallControlled:
-    """An agent (or supervisor, for spy) had Asterisk do something to a call."""
-
-    agent_id: str
-    call_id: str
-    action: str  # hold | resume | hangup | transfer | transfer-complete | transfer-cancel
-    #              | dial | spy
-    mode: str  # transfer: blind | attended; spy: listen | whisper | barge; else ""
-    kind: str  # transfer: agent | queue | number; dial: number; else ""
-    target: str  # the number, agent id, queue name or supervisor endpoint; else ""
-    at: float
 
 
 @dataclass

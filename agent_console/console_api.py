@@ -31,10 +31,10 @@ from acd.api import read_json_object
 from acd.service import AcdError, AcdService, AgentControlError
 from agent_console.auth import require
 from agent_console.config import ConsoleConfig
-from agent_console.events import SupervisorAction, WrapUpRecorded
 from agent_console.live import ConsoleLive
 from agent_console.screenpop import cases_json, customer_json, history_json, insight_json
 from crm_bridge.customers import CustomerStore, store_customers, validate_customer
+from cti.contracts.console import SupervisorAction, WrapUpRecorded
 from cti.errors import CtiError
 
 __all__ = ["ConsolePorts", "add_console_api_routes"]

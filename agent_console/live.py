@@ -50,14 +50,13 @@ from acd.events import (
 from acd.figures import QueueStats
 from acd.service import AcdService, AgentRuntime
 from agent_console.auth import SESSION_COOKIE, origin_allowed, require
-from agent_console.calls import CallControlled
 from agent_console.config import ConsoleConfig
-from agent_console.events import WrapUpRecorded
 from agent_console.hub import Hub, agent_topic
 from agent_console.monitor import AbandonedCall, AbandonedList, AgentDay, Alerts, RecentServiceLevel
 from agent_console.screenpop import ScreenPops
 from agent_console.ws import serve_websocket
 from cti.bus import EventBus
+from cti.contracts.console import CallControlled, WrapUpRecorded
 from ivr.path import IvrFinished
 
 __all__ = [

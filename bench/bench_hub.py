@@ -10,8 +10,8 @@ notes the time ``recv`` returned the frame. Latency = receipt - publish, for eve
 pair; "last page" = the latest receipt of each update (time for one update to reach all pages).
 
 ``--through-server``: the full path instead of the hub alone. The server process runs the real
-``cti.server.Server`` (ACD, CRM store in a temporary SQLite file, consoles; Asterisk played by
-``cti.ami.fake.FakeAsterisk``), logs in one supervisor and hands its session cookie to the
+``app.server.Server`` (ACD, CRM store in a temporary SQLite file, consoles; Asterisk played by
+``sandbox.fake_ami.FakeAsterisk``), logs in one supervisor and hands its session cookie to the
 client process, whose pages all use it on the real console route ``/api/ws`` (session check,
 Origin check, the supervisor's topics and snapshot). Each update is an ``acd.events``
 ``QueueStatsChanged`` published on the server's bus, so ``ConsoleLive`` builds the frame (the
@@ -50,9 +50,9 @@ from acd.figures import QueueStats
 from agent_console.auth import SESSION_COOKIE
 from agent_console.hub import Hub
 from agent_console.ws import serve_websocket
-from cti.ami.fake import FakeAsterisk
-from cti.server import Server
-from cti.settings import load_settings
+from app.server import Server
+from app.settings import load_settings
+from sandbox.fake_ami import FakeAsterisk
 
 ORIGIN = Origin("http://wallboard.bench")
 ROOT = Path(__file__).resolve().parents[1]

@@ -58,10 +58,10 @@ from support.sipp import SippProcess, start_caller, start_phone
 
 from acd.agent_state import AgentStatus
 from acd.events import CallQueued
+from app.server import Server
 from cti.ami import Event
 from cti.errors import CtiError
-from cti.pbx import AgentPhone, SandboxConfig
-from cti.server import Server
+from sandbox import AgentPhone, SandboxConfig
 
 Side = Literal["acd", "app_queue"]
 

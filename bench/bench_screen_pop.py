@@ -55,9 +55,9 @@ from support.server import eventually, real_server_settings, with_ivr_flows
 from support.sipp import SippProcess, start_caller, start_phone
 
 from acd.events import CallOffered
+from app.server import Server
 from cti.ami import Event
-from cti.pbx import AgentPhone, SandboxConfig
-from cti.server import Server
+from sandbox import AgentPhone, SandboxConfig
 
 FIRST_AGENT = 1001
 FIRST_PHONE_PORT = 35081

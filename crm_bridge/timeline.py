@@ -43,10 +43,9 @@ from acd.events import (
     CallRequeued,
 )
 from acd.events import CallEnded as AcdCallEnded
-from agent_console.calls import CallControlled
-from agent_console.events import SupervisorAction, WrapUpRecorded
 from crm_bridge.schema import Interaction
 from cti.calls.events import CallEnded, CallStarted
+from cti.contracts.console import CallControlled, SupervisorAction, WrapUpRecorded
 from ivr.path import IvrFinished
 
 __all__ = [

@@ -53,7 +53,7 @@ class AmiParser:
     """Turns bytes into ``Greeting`` then ``Message``/``Event``/``Response`` objects.
 
     ``expect_greeting=False`` parses the other direction (actions a client sends), which the
-    fake Asterisk in ``cti.ami.fake`` uses.
+    fake Asterisk in ``sandbox.fake_ami`` uses.
     """
 
     def __init__(self, limits: AmiLimits | None = None, *, expect_greeting: bool = True) -> None:

@@ -57,9 +57,9 @@ from acd.events import (
     CallQueued,
     CallRequeued,
 )
+from app.server import Server
 from crm_bridge.schema import Interaction
 from cti.ami import Event
-from cti.server import Server
 
 pytestmark = pytest.mark.pbx
 
@@ -494,7 +494,7 @@ class ServerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CTISERVER__")}
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "cti.cli", "--config", str(config), "run"],
+                [sys.executable, "-m", "app.cli", "--config", str(config), "run"],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -525,7 +525,7 @@ class ServerProcess:
             [
                 sys.executable,
                 "-m",
-                "cti.cli",
+                "app.cli",
                 "--config",
                 str(self.config),
                 "users",

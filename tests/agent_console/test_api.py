@@ -14,9 +14,9 @@ from support.fake_acd import Harness, acd_config, agent, make_harness, queue
 from agent_console.accounts import AccountStore
 from agent_console.api import add_console_routes
 from agent_console.auth import CSRF_HEADER, add_auth_routes, security_middleware
-from agent_console.events import SupervisorAction
 from crm_bridge.db import create_engine, migrate
 from crm_bridge.timeline import from_bus
+from cti.contracts.console import SupervisorAction
 
 
 @dataclass

@@ -20,11 +20,11 @@ from acd.service import decode_waiting
 from agent_console.accounts import AccountStore
 from agent_console.auth import CSRF_HEADER, add_auth_routes, security_middleware
 from agent_console.call_api import add_call_routes
-from agent_console.calls import CallControl, CallControlError, CallControlled
-from agent_console.events import SupervisorAction
+from agent_console.calls import CallControl, CallControlError
 from crm_bridge.db import create_engine, migrate
 from cti.ami.messages import Response
 from cti.ami.protocol import ActionResult
+from cti.contracts.console import CallControlled, SupervisorAction
 from cti.errors import AmiActionError, AmiNotConnected
 
 Headers = Mapping[str, str | Sequence[str]]

@@ -23,8 +23,9 @@ from support.sipp import SippProcess, start_caller, start_phone
 from acd.agent_state import AgentStatus
 from acd.events import CallAnswered, CallEnded, CallQueued
 from acd.service import AcdService
-from agent_console.calls import CallControl, CallControlled
-from cti.server import Server
+from agent_console.calls import CallControl
+from app.server import Server
+from cti.contracts.console import CallControlled
 
 pytestmark = pytest.mark.pbx
 

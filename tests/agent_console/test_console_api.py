@@ -14,7 +14,7 @@ from support.console import ConsoleServer, console_server, cookie_session
 
 from acd.events import CallAnswered, CallEnded, CallOffered, CallQueued
 from agent_console.auth import CSRF_HEADER
-from agent_console.events import SupervisorAction, WrapUpRecorded
+from cti.contracts.console import SupervisorAction, WrapUpRecorded
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_800_000_000.0

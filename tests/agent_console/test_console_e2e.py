@@ -39,8 +39,8 @@ from support.pbx import PbxHandle
 from support.server import real_server_settings, with_ivr_flows
 from support.sipp import SippProcess, start_caller, start_phone
 
+from app.server import Server
 from crm_bridge.schema import Interaction
-from cti.server import Server
 
 pytestmark = pytest.mark.pbx
 

@@ -16,11 +16,11 @@ from acd.events import QueueStatsChanged
 from acd.service import AcdService
 from acd.store import MemoryStore
 from agent_console.config import AlertSettings, ConsoleConfig
-from agent_console.events import WrapUpRecorded
 from agent_console.hub import Hub, Subscription, agent_topic
 from agent_console.live import SUPERVISOR_TOPICS, ConsoleLive
 from agent_console.screenpop import ScreenPops
 from cti.bus import EventBus
+from cti.contracts.console import WrapUpRecorded
 
 Frame = dict[str, Any]
 

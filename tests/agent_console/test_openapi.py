@@ -9,9 +9,9 @@ from pathlib import Path
 import aiohttp
 
 from agent_console.openapi import OPENAPI_PATH, openapi
-from cti.ami.fake import FakeAsterisk
-from cti.server import Server
-from cti.settings import load_settings
+from app.server import Server
+from app.settings import load_settings
+from sandbox.fake_ami import FakeAsterisk
 
 ROOT = Path(__file__).resolve().parents[2]
 # The pages and their files are not API: described in docs/console.md.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cti.cli import main
+from app.cli import main
 
 
 def test_add_list_disable(

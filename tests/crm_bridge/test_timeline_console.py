@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from agent_console.calls import CallControlled
-from agent_console.events import WrapUpRecorded
 from crm_bridge.timeline import apply, from_bus, new_interaction
+from cti.contracts.console import CallControlled, WrapUpRecorded
 
 T0 = 1_800_000_000.0
 

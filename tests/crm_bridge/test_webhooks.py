@@ -20,7 +20,6 @@ from pydantic import ValidationError
 from acd.agent_state import AgentEvent, AgentStateChanged, AgentStatus
 from acd.events import CallAnswered, CallOffered, CallQueued
 from acd.events import CallEnded as AcdCallEnded
-from agent_console.events import SupervisorAction
 from crm_bridge.timeline import TimelineEvent
 from crm_bridge.webhooks import (
     KINDS,
@@ -33,6 +32,7 @@ from crm_bridge.webhooks import (
     sign,
     verify,
 )
+from cti.contracts.console import SupervisorAction
 
 SECRET = "s3cret-s3cret-s3cret"
 T0 = 1_790_000_000.0

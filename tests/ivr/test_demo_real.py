@@ -65,12 +65,12 @@ from support.server import (
 )
 from support.sipp import SippProcess, start_caller, start_hangup_caller, start_phone
 
+from app.server import Server
+from app.settings import Settings
 from cti.agi import SessionOutcome, SessionSummary
 from cti.ami import Event
 from cti.calls import CallEnded
 from cti.errors import AmiError
-from cti.server import Server
-from cti.settings import Settings
 from ivr.path import CallerPath
 from ivr.services import MemoryCallbacks
 

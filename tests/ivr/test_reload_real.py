@@ -47,7 +47,7 @@ from support.server import (
 )
 from support.sipp import SippProcess, start_caller
 
-from cti.server import Server
+from app.server import Server
 from ivr.path import CallerPath, IvrStarted, IvrStepped
 from ivr.registry import IvrReloaded
 from ivr.services import MemoryCallbacks
@@ -262,7 +262,7 @@ def _start_ctiserver(config: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CTISERVER__")}
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "cti.cli", "--config", str(config), "run"],
+            [sys.executable, "-m", "app.cli", "--config", str(config), "run"],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,

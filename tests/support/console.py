@@ -12,9 +12,9 @@ from pathlib import Path
 import aiohttp
 
 from agent_console.accounts import AccountStore
-from cti.ami.fake import FakeAsterisk
-from cti.server import Server
-from cti.settings import load_settings
+from app.server import Server
+from app.settings import load_settings
+from sandbox.fake_ami import FakeAsterisk
 
 __all__ = ["PASSWORD", "ConsoleServer", "console_server", "cookie_session", "sign_in"]
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from cti.errors import SandboxError
-from cti.pbx import DEFAULT_CACHE_DIR, AgentPhone, Sandbox, SandboxConfig
+from sandbox import DEFAULT_CACHE_DIR, AgentPhone, Sandbox, SandboxConfig
 
 __all__ = [
     "TEST_AGENTS",

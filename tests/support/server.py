@@ -26,9 +26,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
+from app.settings import Settings, load_settings
 from cti.agi import AgiEnvironment, AgiSession
 from cti.bus import EventBus, Unsubscribe
-from cti.settings import Settings, load_settings
 from ivr.path import CallerPath, IvrFinished
 from support.pbx import PbxHandle
 from support.sipp import SippProcess, SippResult

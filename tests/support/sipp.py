@@ -1,11 +1,11 @@
-"""Real SIP callers and phones for tests, played by SIPp: the runtime module ``cti.sipp``
+"""Real SIP callers and phones for tests, played by SIPp: the runtime module ``sandbox.sipp``
 (shared with the demo), re-exported under the names the tests have always imported.
 
-Scenarios are the templates in ``config/sipp/``; see ``cti.sipp`` for how they are rendered,
+Scenarios are the templates in ``config/sipp/``; see ``sandbox.sipp`` for how they are rendered,
 run and logged.
 """
 
 from __future__ import annotations
 
-from cti.sipp import *  # noqa: F403  (the whole public API, one list: cti.sipp.__all__)
-from cti.sipp import __all__ as __all__
+from sandbox.sipp import *  # noqa: F403  (the whole public API, one list: sandbox.sipp.__all__)
+from sandbox.sipp import __all__ as __all__

@@ -4,7 +4,7 @@ What the fake Asterisk in the other tests assumes is checked here on the real th
 environment block, replies of each kind, HANGUP then 511 after the caller leaves, that our
 ``FAILURE`` line really sets ``AGISTATUS=FAILURE`` so the dialplan takes its fallback, and
 that the handled mark (``CTI_HANDLED``) keeps a call the handler finished out of it. (A
-server dying mid-call, which never sends the mark, is in tests/cti/pbx/test_sandbox_real.py.)
+server dying mid-call, which never sends the mark, is in tests/sandbox/test_sandbox_real.py.)
 """
 
 from __future__ import annotations

@@ -217,7 +217,7 @@ async def test_no_failure_after_the_caller_hung_up(make_server: MakeServer) -> N
 
 def test_the_handled_mark_is_the_variable_the_dialplan_checks() -> None:
     # The bytes the fake expects (conftest) spell the name out; the dialplan's side is checked
-    # in tests/cti/pbx/test_render.py.
+    # in tests/sandbox/test_render.py.
     assert HANDLED_VARIABLE == "CTI_HANDLED"
 
 

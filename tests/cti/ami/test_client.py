@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from cti.ami.client import AmiClient, AmiClientConfig
-from cti.ami.fake import FakeAsterisk, encode_block
 from cti.ami.messages import Event
 from cti.ami.state import ConnectionState
 from cti.errors import (
@@ -23,6 +22,7 @@ from cti.errors import (
     ConfigError,
     LocalProtocolError,
 )
+from sandbox.fake_ami import FakeAsterisk, encode_block
 
 S = ConnectionState
 

@@ -40,6 +40,8 @@ from support.server import (
 )
 from support.sipp import SippProcess, start_caller, start_phone
 
+from app.diagnostics import line_check
+from app.server import Server
 from cti.agi import AgiSession, SessionOutcome, SessionSummary
 from cti.ami import AmiClient, AmiClientConfig, Event
 from cti.bus import EventBus
@@ -57,8 +59,6 @@ from cti.calls import (
     ModelResynced,
 )
 from cti.calls.tracker import CallTracker
-from cti.diagnostics import line_check
-from cti.server import Server
 
 pytestmark = pytest.mark.pbx
 
@@ -243,7 +243,7 @@ async def test_line_check_reads_the_key_and_sets_linecheck_digit(
         await line_check(session)
         seen["LINECHECK_DIGIT"] = await session.get_variable("LINECHECK_DIGIT")
 
-    caplog.set_level("INFO", logger="cti.diagnostics")
+    caplog.set_level("INFO", logger="app.diagnostics")
     server = Server(real_server_settings(line), routes={"ivr": checked_line_check})
     bus = BusRecorder(server.bus)
     async with server:
@@ -259,7 +259,7 @@ async def test_line_check_reads_the_key_and_sets_linecheck_digit(
     assert summary.outcome is SessionOutcome.COMPLETED, summary
     assert summary.hung_up, "line_check hangs up at the end"
     assert seen == {"LINECHECK_DIGIT": "7"}
-    logged = [r for r in caplog.records if r.name == "cti.diagnostics"]
+    logged = [r for r in caplog.records if r.name == "app.diagnostics"]
     assert [getattr(r, "digit", None) for r in logged] == ["7"], [r.message for r in logged]
     assert result.hangup == "remote"
     assert ended.call.caller_num == ANI
@@ -404,7 +404,7 @@ async def test_a_fresh_tracker_learns_the_live_call_from_its_first_resync(
         try:
             live = await _answered_in_model(server, (await held.ready()).uniqueid)
 
-            # A second observer wired as cti/server.py wires one, connecting only now: it
+            # A second observer wired as app/server.py wires one, connecting only now: it
             # saw no Newchannel, so only its resync can tell it about the call.
             bus = EventBus()
             seen = BusRecorder(bus)
@@ -589,7 +589,7 @@ def test_ctiserver_run_follows_asterisk_down_and_up_and_stops_on_sigterm(
         # The repository's flows and customers (the working directory has none).
         f"config_dir={Path(__file__).parents[2] / 'config'}",
     ]
-    command = [sys.executable, "-m", "cti.cli"]
+    command = [sys.executable, "-m", "app.cli"]
     for item in overrides:
         command += ["--set", item]
     # No CTISERVER__ variables from the caller's environment, and a working directory without

@@ -1,6 +1,6 @@
 """Settings -> the objects that serve them, for the pieces the CLI and the server share.
 
-Kept apart from ``cti.server`` so ``ctiserver check-config`` and ``ctiserver pbx`` can build
+Kept apart from ``app.server`` so ``ctiserver check-config`` and ``ctiserver pbx`` can build
 exactly what the server would (same sandbox instance, same IVR loader) without starting it.
 """
 
@@ -15,9 +15,8 @@ from acd.config import AcdConfig, load_acd_config
 from acd.gateway import AcdCallbacks, AcdQueueGateway
 from acd.service import AcdService
 from acd.store import FileStore
+from app.settings import Settings
 from cti.ami import AmiClient
-from cti.pbx import AgentPhone, InstanceLayout, SandboxConfig
-from cti.settings import Settings
 from ivr.catalog import SoundCatalog
 from ivr.handler import IvrHandler
 from ivr.loader import load_ivr_config
@@ -28,6 +27,7 @@ from ivr.prompts import AsteriskPrompts
 from ivr.registry import FlowRegistry
 from ivr.services import AppQueueGateway, InMemoryCustomers, MemoryCallbacks
 from ivr.tts import TtsRenderer
+from sandbox import AgentPhone, InstanceLayout, SandboxConfig
 
 __all__ = [
     "AcdParts",

@@ -12,7 +12,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from cti.settings import LogSettings
+from app.settings import LogSettings
 
 __all__ = ["JsonFormatter", "configure_logging"]
 

@@ -1,4 +1,4 @@
-"""Tests for the layered settings loader (cti/settings.py)."""
+"""Tests for the layered settings loader (app/settings.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from cti.errors import ConfigError, CtiError
-from cti.settings import (
+from app.settings import (
     DEFAULT_CONFIG_FILE,
     AgentPhoneSettings,
     AmiSettings,
     Settings,
     load_settings,
 )
+from cti.errors import ConfigError, CtiError
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from cti.settings import Settings
+from app.settings import Settings
 
 README = Path(__file__).parents[2] / "README.md"
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from cti.errors import SandboxError
-from cti.pbx.build import (
+from sandbox.build import (
     STAMP_NAME,
     build_root,
     parse_dpkg_status,
@@ -24,8 +24,8 @@ from cti.pbx.build import (
     require_tool,
     safe_rmtree,
 )
-from cti.pbx.config import DEFAULT_INCLUDE, SandboxConfig
-from cti.pbx.sandbox import Sandbox
+from sandbox.config import DEFAULT_INCLUDE, SandboxConfig
+from sandbox.instances import Sandbox
 
 DPKG_STATUS = """\
 Package: asterisk
@@ -216,7 +216,7 @@ echo "I: Base system installed successfully."
     (bin_dir / "chroot").chmod(0o755)
     (bin_dir / "mode").write_text("ok")
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
-    monkeypatch.setattr("cti.pbx.build.os.geteuid", lambda: 0)
+    monkeypatch.setattr("sandbox.build.os.geteuid", lambda: 0)
     return bin_dir
 
 
@@ -284,7 +284,7 @@ def test_concurrent_builds_run_debootstrap_once(
 def test_not_root_is_refused_with_a_hint(
     tmp_path: Path, fake_tools: Path, file_mirror: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("cti.pbx.build.os.geteuid", lambda: 1000)
+    monkeypatch.setattr("sandbox.build.os.geteuid", lambda: 1000)
     with pytest.raises(SandboxError) as info:
         build_root(config(tmp_path, mirror=file_mirror))
     assert "needs root" in str(info.value)
@@ -295,7 +295,7 @@ def test_no_space_is_refused_before_building(
     tmp_path: Path, fake_tools: Path, file_mirror: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
-        "cti.pbx.build.shutil.disk_usage",
+        "sandbox.build.shutil.disk_usage",
         lambda _: SimpleNamespace(total=10**9, used=10**9, free=10**6),
     )
     with pytest.raises(SandboxError, match="not enough free space"):
@@ -331,7 +331,7 @@ def test_mirror_without_the_suite_is_named(tmp_path: Path) -> None:
 
 
 def test_up_refuses_a_port_in_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("cti.pbx.build.os.geteuid", lambda: 0)
+    monkeypatch.setattr("sandbox.build.os.geteuid", lambda: 0)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

@@ -19,11 +19,11 @@ from support.console import cookie_session, sign_in
 from support.server import eventually
 
 from acd.events import CallAnswered, CallEnded, CallOffered, CallQueued
+from app.server import Server
+from app.settings import Settings, load_settings
 from crm_bridge.schema import Interaction
 from crm_bridge.webhooks import WebhookSettings, verify
-from cti.ami.fake import FakeAsterisk
-from cti.server import Server
-from cti.settings import Settings, load_settings
+from sandbox.fake_ami import FakeAsterisk
 
 T0 = 1_800_000_000.0
 

@@ -26,11 +26,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cti import __version__
-from cti.errors import ConfigError, CtiError
-from cti.pbx import Sandbox, SandboxStatus
-from cti.settings import Settings, load_settings
-from cti.wiring import (
+from app.settings import Settings, load_settings
+from app.wiring import (
     acd_config_path,
     crm_url,
     ivr_paths,
@@ -38,6 +35,9 @@ from cti.wiring import (
     sandbox_config,
     sound_catalog,
 )
+from cti import __version__
+from cti.errors import ConfigError, CtiError
+from sandbox import Sandbox, SandboxStatus
 
 __all__ = ["main"]
 
@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
         "--demo",
         action="store_true",
         help="also start the sandbox with SIPp agent phones and a stream of demo callers "
-        "(see cti/demo.py; demo users from config/users.yaml)",
+        "(see app/demo.py; demo users from config/users.yaml)",
     )
     sub.add_parser("check-config", help="validate the configuration and exit")
     sub.add_parser("version", help="print the version")
@@ -129,15 +129,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command == name:
                 return asyncio.run(_store_command(settings, args, run))
         if args.demo:
-            from cti.sipp import require_sipp
+            from sandbox.sipp import require_sipp
 
             require_sipp()  # before anything starts: a clear error, not a half-started demo
-        from cti.logs import configure_logging
+        from app.logs import configure_logging
 
         configure_logging(settings.log)
         if args.demo:
             return _run_demo(settings)
-        from cti.server import serve
+        from app.server import serve
 
         asyncio.run(serve(settings))
         return 0
@@ -151,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run_demo(settings: Settings) -> int:
     """``run --demo``: the sandbox with the demo phones' contacts, the server, the demo."""
-    from cti.demo import demo_settings
+    from app.demo import demo_settings
 
     settings = demo_settings(settings)
     sandbox = Sandbox(sandbox_config(settings))
@@ -163,8 +163,8 @@ def _run_demo(settings: Settings) -> int:
     else:
         sandbox.up()
 
-    from cti.demo import running_demo
-    from cti.server import serve
+    from app.demo import running_demo
+    from app.server import serve
 
     asyncio.run(serve(settings, alongside=lambda server: running_demo(settings, server)))
     return 0

@@ -1,6 +1,6 @@
 """The demo that comes alive on a fresh machine (``ctiserver run --demo``).
 
-Next to the server and the sandbox Asterisk it plays, with SIPp (``cti.sipp``):
+Next to the server and the sandbox Asterisk it plays, with SIPp (``sandbox.sipp``):
 
 - **agent phones**: one per sandbox agent endpoint with a static contact (``demo_settings``
   gives the demo agents agent1001..agent1005 contacts on 127.0.0.1:5081..5085). Each rings
@@ -18,7 +18,7 @@ It creates the demo console users of config/users.yaml that are missing.
 What a caller does is decided by ``plan_call`` (a pure function of a random generator);
 ``Demo`` only starts and reaps processes. SIPp processes are our children: ``aclose``
 stops them (SIGINT, then SIGKILL), and each is told to die with the server if it is killed
-outright (``cti.sipp``). Their logs go to ``<state folder>/demo-sipp``; only the newest
+outright (``sandbox.sipp``). Their logs go to ``<state folder>/demo-sipp``; only the newest
 callers' folders are kept.
 """
 
@@ -41,14 +41,14 @@ import yaml
 
 from acd.agent_state import AgentStatus
 from acd.service import AgentControlError
+from app.settings import Settings
+from app.wiring import state_root
 from cti.errors import ConfigError, CtiError
-from cti.settings import Settings
-from cti.sipp import SippProcess, require_sipp, start_caller, start_phone_process
-from cti.wiring import state_root
+from sandbox.sipp import SippProcess, require_sipp, start_caller, start_phone_process
 
 if TYPE_CHECKING:
     from agent_console.accounts import AccountStore
-    from cti.server import Server
+    from app.server import Server
 
 __all__ = [
     "DEMO_CALLERS",
@@ -125,7 +125,7 @@ class DemoOptions:
 
 @dataclass(frozen=True)
 class CallPlan:
-    """One caller, ready for ``cti.sipp.start_caller``."""
+    """One caller, ready for ``sandbox.sipp.start_caller``."""
 
     name: str
     ani: str

@@ -35,9 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cti.errors import SandboxError
-from cti.pbx.build import EXISTING_ROOT_HINT, build_root, read_stamp, require_root, require_tool
-from cti.pbx.config import InstanceLayout, SandboxConfig
-from cti.pbx.render import DEFAULT_TEMPLATE_DIR, load_templates, render_instance
+from sandbox.build import EXISTING_ROOT_HINT, build_root, read_stamp, require_root, require_tool
+from sandbox.config import InstanceLayout, SandboxConfig
+from sandbox.render import DEFAULT_TEMPLATE_DIR, load_templates, render_instance
 
 __all__ = ["Sandbox", "SandboxStatus"]
 

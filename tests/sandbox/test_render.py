@@ -10,15 +10,15 @@ import pytest
 
 from cti.agi import HANDLED_VARIABLE
 from cti.errors import ConfigError
-from cti.pbx.config import AgentPhone, SandboxConfig
-from cti.pbx.render import (
+from sandbox.config import AgentPhone, SandboxConfig
+from sandbox.instances import Sandbox
+from sandbox.render import (
     DEFAULT_TEMPLATE_DIR,
     PLACEHOLDER_RE,
     load_templates,
     render_instance,
     render_template,
 )
-from cti.pbx.sandbox import Sandbox
 
 AGENTS = (
     AgentPhone("agent1001", "pw-1001", contact="sip:agent1001@127.0.0.1:5081"),

@@ -1,4 +1,4 @@
-"""The demo (cti/demo.py): what callers it plans, the phones' contacts, the demo users, the
+"""The demo (app/demo.py): what callers it plans, the phones' contacts, the demo users, the
 ``run --demo`` entry point, and, against the real sandbox, that a call goes all the way from
 a SIPp caller in the demo IVR through the ACD to a SIPp phone and into wrap-up."""
 
@@ -19,9 +19,8 @@ from support.server import BusRecorder, real_server_settings
 from acd.agent_state import AgentStateChanged, AgentStatus
 from acd.events import CallAnswered, CallOffered, CallQueued
 from agent_console.accounts import AccountStore
-from crm_bridge.db import create_engine, migrate
-from cti.cli import main
-from cti.demo import (
+from app.cli import main
+from app.demo import (
     DEMO_CALLERS,
     DEMO_READY_AGENTS,
     DemoCaller,
@@ -32,9 +31,10 @@ from cti.demo import (
     plan_call,
     start_demo,
 )
+from app.server import Server
+from app.settings import AgentPhoneSettings, Settings, load_settings
+from crm_bridge.db import create_engine, migrate
 from cti.errors import ConfigError
-from cti.server import Server
-from cti.settings import AgentPhoneSettings, Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 CUSTOMERS = yaml.safe_load((REPO / "config" / "customers.yaml").read_text())["customers"]

@@ -1,4 +1,4 @@
-"""Tests for structured logging (cti/logs.py)."""
+"""Tests for structured logging (app/logs.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cti.logs import JsonFormatter, configure_logging
-from cti.settings import LogSettings
+from app.logs import JsonFormatter, configure_logging
+from app.settings import LogSettings
 
 
 @contextmanager

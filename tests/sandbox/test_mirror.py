@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cti.errors import SandboxError
-from cti.pbx.mirror import detect_host_mirror, parse_deb822, parse_one_line, pick_mirror
+from sandbox.mirror import detect_host_mirror, parse_deb822, parse_one_line, pick_mirror
 
 # The build machines' own file (deb822), security archive second.
 DEBIAN_SOURCES = """\

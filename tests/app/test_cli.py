@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from app.cli import main
 from crm_bridge.db import head_revision
 from cti import __version__
-from cti.cli import main
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -89,7 +89,7 @@ def test_run_serves_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None
         [
             sys.executable,
             "-m",
-            "cti.cli",
+            "app.cli",
             "--config",
             str(demo),
             "--set",
@@ -134,8 +134,8 @@ def test_run_serves_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None
 
 
 def test_sandbox_config_follows_the_server_settings(tmp_path: Path) -> None:
-    from cti.settings import load_settings
-    from cti.wiring import sandbox_config
+    from app.settings import load_settings
+    from app.wiring import sandbox_config
 
     settings = load_settings(
         environ={},

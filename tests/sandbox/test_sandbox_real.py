@@ -18,7 +18,7 @@ import pytest
 from support.pbx import PbxHandle, make_test_config
 from support.sipp import SippProcess, run_caller, start_caller, start_hangup_caller, start_phone
 
-from cti.pbx import Sandbox
+from sandbox import Sandbox
 
 pytestmark = pytest.mark.pbx
 

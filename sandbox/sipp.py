@@ -1,5 +1,5 @@
 """Real SIP callers and phones played by SIPp (Debian package sip-tester): the tests' callers
-and agent phones, and the demo's (``cti.demo``), share this module.
+and agent phones, and the demo's (``app.demo``), share this module.
 
 Scenarios live in ``config/sipp/`` as templates: the helper fills their ``@@name@@``
 placeholders (timings, the DTMF block) with the same strict renderer as the Asterisk
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from cti.errors import SandboxError
-from cti.pbx.render import render_template
+from sandbox.render import render_template
 
 __all__ = [
     "DTMF_DIR",

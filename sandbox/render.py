@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from cti.errors import ConfigError
-from cti.pbx.config import AgentPhone, SandboxConfig
+from sandbox.config import AgentPhone, SandboxConfig
 
 __all__ = [
     "DEFAULT_TEMPLATE_DIR",
@@ -30,7 +30,7 @@ __all__ = [
     "template_values",
 ]
 
-DEFAULT_TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "config" / "asterisk"
+DEFAULT_TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "config" / "asterisk"
 
 PLACEHOLDER_RE = re.compile(r"@@([a-z][a-z0-9_]*)@@")
 

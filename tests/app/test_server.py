@@ -12,12 +12,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from app.server import Server
+from app.settings import Settings, load_settings
 from cti.ami import Message
-from cti.ami.fake import FakeAsterisk
 from cti.calls import CallEnded, CallStarted, ChannelPhase, ModelResynced
-from cti.server import Server
-from cti.settings import Settings, load_settings
 from ivr.ports import QueueFigures
+from sandbox.fake_ami import FakeAsterisk
 
 
 def _settings(fake: FakeAsterisk) -> Settings:

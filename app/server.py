@@ -40,6 +40,19 @@ from agent_console.console_api import ConsolePorts
 from agent_console.hub import Hub
 from agent_console.live import ConsoleLive
 from agent_console.screenpop import ScreenPops
+from app.diagnostics import line_check
+from app.queue_summary import QueueSummaryFeed
+from app.settings import Settings
+from app.web import ConsoleWeb, build_web_app
+from app.wiring import (
+    AcdParts,
+    build_acd,
+    build_ivr,
+    console_config_path,
+    crm_url,
+    customers_file,
+    queue_problems,
+)
 from crm_bridge.customers import StoreCustomers, import_yaml
 from crm_bridge.db import create_engine, migrate
 from crm_bridge.external import HttpCrm
@@ -54,22 +67,9 @@ from cti.ami import AmiClient, AmiClientConfig, ConnectionState, Event
 from cti.bus import EventBus
 from cti.calls import CallModel
 from cti.calls.tracker import CallTracker
-from cti.diagnostics import line_check
 from cti.errors import CtiError
 from cti.health import Health, PbxConnectionChanged
 from cti.metrics import build_registry
-from cti.queue_summary import QueueSummaryFeed
-from cti.settings import Settings
-from cti.web import ConsoleWeb, build_web_app
-from cti.wiring import (
-    AcdParts,
-    build_acd,
-    build_ivr,
-    console_config_path,
-    crm_url,
-    customers_file,
-    queue_problems,
-)
 from ivr.ports import CustomerDirectory
 from ivr.registry import IvrReloaded
 from ivr.services import AppQueueGateway

@@ -35,8 +35,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cti.errors import SandboxError
-from cti.pbx.config import INSTANCES_DIR, SandboxConfig
-from cti.pbx.mirror import detect_host_mirror
+from sandbox.config import INSTANCES_DIR, SandboxConfig
+from sandbox.mirror import detect_host_mirror
 
 __all__ = [
     "EXISTING_ROOT_HINT",
