@@ -8,7 +8,10 @@ never ask the ACD back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from acd.figures import QueueStats
 
 __all__ = [
     "AcdRepaired",
@@ -134,5 +137,5 @@ class AcdRepaired:
 class QueueStatsChanged:
     """Live figures of one queue (``acd.figures.QueueStats``), published when they change."""
 
-    stats: object
+    stats: QueueStats
     at: float

@@ -40,6 +40,7 @@ from agent_console.console_api import ConsolePorts
 from agent_console.hub import Hub
 from agent_console.live import ConsoleLive
 from agent_console.screenpop import ScreenPops
+from app.catalogue import CATALOGUE
 from app.diagnostics import line_check
 from app.queue_summary import QueueSummaryFeed
 from app.settings import Settings
@@ -89,7 +90,12 @@ class Server:
     ) -> None:
         self.settings = settings
         self._clock = clock
-        self.bus = EventBus()
+        # The domain bus: catalogued, typed events only (app/catalogue.py), so that each role
+        # could run in its own process. Raw AMI events stay in the PBX adapter: the call model,
+        # the ACD's feed and the queue feed read them directly, and probes (tests, benchmarks)
+        # may tap them on ``pbx_feed``.
+        self.bus = EventBus(CATALOGUE)
+        self.pbx_feed = EventBus()
         self.health = Health(version=__version__)
         self.bus.subscribe(PbxConnectionChanged, self.health.on_pbx)
         self.calls = CallModel()
@@ -164,13 +170,13 @@ class Server:
             if self.writeback is not None:
                 listeners.insert(0, self.writeback.on_event)
             self.recorder = InteractionRecorder(self.crm_writer, also=tuple(listeners))
-            self.bus.subscribe(object, self.recorder.on_event)
+            self.bus.subscribe_catalogue(self.recorder.on_event)
             self.health.add_component("crm", self._crm_health)
             # Console accounts live in the same database.
             self.accounts = AccountStore(self.crm_engine, clock=clock)
         else:
             for sender in self.webhooks:
-                self.bus.subscribe(object, sender.on_event)
+                self.bus.subscribe_catalogue(sender.on_event)
 
         # Lookups (the IVR's, the screen-pop's): the external CRM when one is configured, else
         # the store when there is one, else the configured records in memory.
@@ -284,7 +290,7 @@ class Server:
             self.acd.feed.on_event(event)
         if self.queue_feed is not None:
             self.queue_feed.on_event(event)
-        self.bus.publish(event)
+        self.pbx_feed.publish(event)
 
     def _on_ami_state(self, state: ConnectionState) -> None:
         connected = state is ConnectionState.CONNECTED
@@ -596,6 +602,7 @@ class Server:
             await self._web_runner.cleanup()
             self._web_runner = None
         await self.bus.aclose()
+        await self.pbx_feed.aclose()
         _log.info("ctiserver stopped")
 
 

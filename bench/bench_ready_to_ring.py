@@ -334,7 +334,7 @@ async def bench_server(pbx: PbxHandle, side: Side, folder: Path, load: int) -> A
     def on_queued(event: CallQueued) -> None:
         bench.queued[event.queue] = bench.queued.get(event.queue, 0) + 1
 
-    unsubscribe = [server.bus.subscribe(Event, watch.on_event)]
+    unsubscribe = [server.pbx_feed.subscribe(Event, watch.on_event)]
     unsubscribe.append(server.bus.subscribe(CallQueued, on_queued))
     phones = [
         start_phone(pbx.phone_port(a.endpoint), ring_ms=60_000, talk_ms=1000, log_dir=log_dir)

@@ -271,7 +271,7 @@ async def run(pbx: PbxHandle, args: argparse.Namespace, folder: Path) -> Recorde
     recorder.watch_compose()
     unsubscribe = [
         server.bus.subscribe(CallOffered, recorder.on_offered),
-        server.bus.subscribe(Event, recorder.on_event),
+        server.pbx_feed.subscribe(Event, recorder.on_event),
     ]
     phones = [
         start_phone(

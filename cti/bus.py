@@ -10,6 +10,10 @@ AMI reader publishes and must never wait on application work). A handler that ne
 returns a coroutine; the bus runs it as a task that it owns and awaits in ``aclose`` (nothing
 is fire-and-forget). A handler that raises is logged and neither breaks the bus nor stops the
 other handlers.
+
+Given a ``Catalogue`` (``cti.catalogue``), the bus also notices any published type that the
+catalogue lacks: such an event could not cross a process boundary. It is still delivered in
+process, logged once, and kept in ``uncatalogued`` for tests to assert on.
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from cti.catalogue import Catalogue
 
 __all__ = ["EventBus", "Handler", "Unsubscribe"]
 
@@ -29,10 +36,24 @@ _log = logging.getLogger(__name__)
 
 
 class EventBus:
-    def __init__(self) -> None:
+    def __init__(self, catalogue: Catalogue | None = None) -> None:
         self._handlers: dict[type[Any], list[Callable[[Any], Awaitable[None] | None]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._catalogue = catalogue
+        self.uncatalogued: set[type[Any]] = set()
+
+    def subscribe_catalogue(self, handler: Callable[[Any], Awaitable[None] | None]) -> Unsubscribe:
+        """Subscribe ``handler`` to every catalogued event type (the store, the webhooks)."""
+        if self._catalogue is None:
+            raise RuntimeError("this bus has no catalogue")
+        unsubscribers = [self.subscribe(entry.type, handler) for entry in self._catalogue]
+
+        def unsubscribe() -> None:
+            for undo in unsubscribers:
+                undo()
+
+        return unsubscribe
 
     def subscribe(
         self, event_type: type[E], handler: Callable[[E], Awaitable[None] | None]
@@ -51,6 +72,13 @@ class EventBus:
         if self._closed:
             _log.warning("event published after bus closed: %r", event)
             return
+        if (
+            self._catalogue is not None
+            and type(event) not in self._catalogue
+            and type(event) not in self.uncatalogued
+        ):
+            self.uncatalogued.add(type(event))
+            _log.error("%s is not in the bus catalogue", type(event).__qualname__)
         for cls in type(event).__mro__:
             # Copy: a handler may unsubscribe itself (or others) while we iterate.
             for handler in tuple(self._handlers.get(cls, ())):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from support.catalogue import assert_catalogued
 from support.pbx import PbxHandle
 from support.server import BusRecorder, eventually, real_server_settings, with_ivr_flows
 from support.sipp import SippProcess, start_caller, start_phone
@@ -164,6 +165,8 @@ async def world_on(pbx: PbxHandle, tmp_path: Path) -> AsyncIterator[World]:
             (tmp_path / "sipp").mkdir()
             world = World(pbx, server, bus, control, tmp_path / "sipp")
             yield world
+            # Every fact of the shift could cross a process boundary (app/catalogue.py).
+            assert_catalogued(bus.events, server.bus)
     finally:
         bus.close()
         # Hang up while the phones still run: a BYE sent to a phone already gone is

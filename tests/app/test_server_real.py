@@ -29,6 +29,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from support.catalogue import assert_catalogued
 from support.pbx import PbxHandle
 from support.server import (
     BusRecorder,
@@ -229,6 +230,8 @@ async def test_a_trunk_call_reaches_the_ivr_route_and_is_tracked_to_the_end(
     assert (summary.route, summary.hung_up) == ("ivr", True)
     assert result.hangup == "remote"
     assert server.calls.calls() == []
+    # The whole call's facts could cross a process boundary (app/catalogue.py).
+    assert_catalogued(bus.events, server.bus)
 
 
 async def test_line_check_reads_the_key_and_sets_linecheck_digit(

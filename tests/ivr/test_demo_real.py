@@ -243,7 +243,7 @@ async def run_batch(
         loaded()
         bus = BusRecorder(server.bus)
         batch = Batch(pbx, server, bus, logs, log_start=pbx.log_position())
-        unsubscribe = server.bus.subscribe(Event, batch.probe_screen_pop)
+        unsubscribe = server.pbx_feed.subscribe(Event, batch.probe_screen_pop)
         try:
             if phones:
                 for endpoint in ("agent1001", "agent1002"):
