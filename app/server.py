@@ -278,9 +278,11 @@ class Server:
         self._web_runner: web.AppRunner | None = None
         self._pbx_up = False
         self._stopping = False
-        self._ami_task: asyncio.Task[None] | None = None
-        self._feed_task: asyncio.Task[None] | None = None
-        self._reconcile_task: asyncio.Task[None] | None = None
+        # The long-running loops (AMI reader, reconciliation, queue figures) run in one
+        # TaskGroup owned by this supervisor task: started together, cancelled together, and
+        # one that fails takes the others down and sets ``failed`` (serve() then stops).
+        self._background_task: asyncio.Task[None] | None = None
+        self.failed = asyncio.Event()
 
     # -- wiring callbacks (run inside the AMI reader: quick, never awaiting) -----------------
 
@@ -545,15 +547,12 @@ class Server:
         except OSError as exc:
             await self._stop()
             raise CtiError(f"cannot listen: {exc.strerror or exc}") from exc
-        loop = asyncio.get_running_loop()
         if self.acd is not None:
             await self.acd.service.start()
-            self._reconcile_task = loop.create_task(
-                self.acd.feed.run_periodic(self.acd.config.reconcile_every), name="acd-reconcile"
-            )
-        self._ami_task = loop.create_task(self.ami.run(), name="ami")
-        if self.queue_feed is not None:
-            self._feed_task = loop.create_task(self.queue_feed.run(), name="queue-figures")
+        self._background_task = asyncio.get_running_loop().create_task(
+            self._background(), name="server-background"
+        )
+        self._background_task.add_done_callback(self._background_done)
         _log.info(
             "ctiserver %s up: FastAGI %s:%d, HTTP %s:%d, AMI %s:%d",
             __version__,
@@ -574,16 +573,32 @@ class Server:
     ) -> None:
         await self._stop()
 
+    async def _background(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            if self.acd is not None:
+                every = self.acd.config.reconcile_every
+                group.create_task(self.acd.feed.run_periodic(every), name="acd-reconcile")
+            group.create_task(self.ami.run(), name="ami")
+            if self.queue_feed is not None:
+                group.create_task(self.queue_feed.run(), name="queue-figures")
+
+    def _background_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or self._stopping:
+            return
+        error = task.exception()
+        _log.critical("a server task failed, stopping: %r", error, exc_info=error)
+        self.failed.set()
+
     async def _stop(self) -> None:
         self._stopping = True
         if self.hub is not None:
             self.hub.close_all()  # pages reconnect to whoever serves next (1001)
-        for task in (self._reconcile_task, self._feed_task, self._ami_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._reconcile_task = self._feed_task = self._ami_task = None
+        if self._background_task is not None:
+            self._background_task.cancel()
+            # A failure was already logged by _background_done; stopping goes on regardless.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._background_task
+            self._background_task = None
         if self.acd is not None:
             await self.acd.service.aclose()
         await self.agi.aclose()
@@ -633,7 +648,15 @@ async def serve(
             # SIGHUP: re-read the IVR flows (the classic "reload your configuration" signal).
             loop.add_signal_handler(signal.SIGHUP, server.reload_ivr)
             async with alongside(server) if alongside else contextlib.nullcontext():
-                await stop.wait()
+                stopped = asyncio.ensure_future(stop.wait())
+                failed = asyncio.ensure_future(server.failed.wait())
+                try:
+                    await asyncio.wait((stopped, failed), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    stopped.cancel()
+                    failed.cancel()
+            if server.failed.is_set():
+                raise CtiError("a server task failed (see the log); stopped")
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
