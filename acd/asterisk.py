@@ -33,14 +33,9 @@ import logging
 from collections.abc import Mapping
 
 from acd.ports import AcdPbx, DeliveryError
-from acd.service import (
-    CALLBACK_CONTEXT,
-    DELIVER_CONTEXT,
-    WAIT_CONTEXT,
-    AcdService,
-    ChannelView,
-    decode_waiting,
-)
+from acd.runtime import CALLBACK_CONTEXT, DELIVER_CONTEXT, WAIT_CONTEXT, ChannelView
+from acd.service import AcdService
+from acd.waiting import decode_waiting
 from cti.ami import AmiClient, Event
 from cti.errors import AmiActionError, AmiError
 
@@ -169,7 +164,7 @@ class AcdFeed:
         elif name == "Newstate":
             state = event.get("ChannelState")
             uniqueid = event.get("Uniqueid") or ""
-            if (event.get("Context") or "") == CALLBACK_CONTEXT or uniqueid in service._legs:
+            if (event.get("Context") or "") == CALLBACK_CONTEXT or service.is_agent_leg(uniqueid):
                 if state == _CHANNEL_STATE_RINGING:
                     service.ringing(uniqueid)
                 elif state == _CHANNEL_STATE_UP:

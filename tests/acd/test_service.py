@@ -28,6 +28,7 @@ from support.fake_acd import (
 
 from acd.agent_state import AgentEvent, AgentStateChanged, AgentStatus
 from acd.config import AcdConfig, CallbackPolicy, load_acd_config
+from acd.errors import AgentConflict, InvalidAgentRequest, UnknownAgent
 from acd.events import (
     AcdRepaired,
     CallAbandoned,
@@ -94,7 +95,7 @@ async def test_login_with_a_bad_endpoint_is_422(endpoint: str) -> None:
     h = make_harness(two_agents())
     with pytest.raises(AgentControlError) as info:
         h.service.login("a1", endpoint)
-    assert info.value.status == 422
+    assert type(info.value) is InvalidAgentRequest
     assert status(h, "a1") is AgentStatus.LOGGED_OUT
 
 
@@ -103,7 +104,7 @@ async def test_login_with_an_endpoint_in_use_is_409() -> None:
     h.service.login("a1")
     with pytest.raises(AgentControlError) as info:
         h.service.login("a2", "PJSIP/a1")
-    assert info.value.status == 409
+    assert type(info.value) is AgentConflict
     assert "a1" in str(info.value)
     # Once a1 logs out, the phone is free again.
     h.service.logout("a1")
@@ -122,7 +123,7 @@ async def test_unknown_agent_is_404() -> None:
     for action in actions:
         with pytest.raises(AgentControlError) as info:
             action()
-        assert info.value.status == 404
+        assert type(info.value) is UnknownAgent
 
 
 async def test_ready_not_ready_logout_publish_and_save_every_change() -> None:
@@ -156,7 +157,7 @@ async def test_not_ready_with_an_unknown_reason_is_422() -> None:
     h.service.login("a1")
     with pytest.raises(AgentControlError) as info:
         h.service.not_ready("a1", "nap")
-    assert info.value.status == 422
+    assert type(info.value) is InvalidAgentRequest
     assert "break" in str(info.value)
     assert h.service.agents["a1"].state.reason == "login"
 
@@ -165,7 +166,7 @@ async def test_illegal_transitions_are_409() -> None:
     h = make_harness(two_agents())
     with pytest.raises(AgentControlError) as info:
         h.service.ready("a1")  # logged out
-    assert info.value.status == 409
+    assert type(info.value) is AgentConflict
     h.ready("a1")
     h.service.enqueue("c1", "PJSIP/caller-1", "sales")
     h.service.route_once()
@@ -181,7 +182,7 @@ async def test_illegal_transitions_are_409() -> None:
     for action in actions:
         with pytest.raises(AgentControlError) as info:
             action()
-        assert info.value.status == 409
+        assert type(info.value) is AgentConflict
     assert status(h, "a1") is AgentStatus.ON_CALL
 
 
