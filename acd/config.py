@@ -56,19 +56,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-import yaml
-
 from acd.agent_state import LOGIN_REASON, NO_ANSWER_REASON
 from acd.engine import effective_requirements
 from acd.model import OverflowKind, QueueSpec, RelaxStep, Strategy, WaitingCall
+from cti.config import KeyPath, YamlDocument, did_you_mean, read_yaml
 from cti.errors import ConfigError
-
-# ivr.loader's YAML reading (line index, repeated keys, YAML 1.1 numbers) is exactly what this
-# file needs; it is private there, so a rename in ivr/ shows up here as an import error.
-from ivr.loader import _Document, _index
 from ivr.model import Calendar
 from ivr.schema import parse_calendar
-from ivr.validate import KeyPath, did_you_mean
 
 __all__ = [
     "AcdConfig",
@@ -279,38 +273,15 @@ def _line(problem: _Problem) -> tuple[int, str]:
     return (int(line) if line.isdigit() else 0), str(problem)
 
 
-def _read(path: Path) -> tuple[_Document | None, list[_Problem]]:
-    where = str(path)
-    try:
-        content = path.read_bytes()
-        text = content.decode("utf-8")
-    except OSError as exc:
-        return None, [_Problem((), f"cannot read: {exc.strerror or exc}", where)]
-    except UnicodeDecodeError as exc:
-        return None, [_Problem((), f"not UTF-8 text ({exc.reason} at byte {exc.start})", where)]
-    document = _Document(path, content, {}, {})
-    found: list[Any] = []  # ivr.validate.Problem values from the indexer
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is not None:
-            _index(node, (), document, found, set())
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        here = f"{path}:{mark.line + 1}" if mark is not None else where
-        what = " ".join(part for part in (exc.problem, exc.context) if part)
-        return None, [_Problem((), f"invalid YAML: {what}", here)]
-    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date like 2026-02-30
-        return None, [_Problem((), f"invalid YAML: {exc}", where)]
-    finally:
-        loader.dispose()
+def _read(path: Path) -> tuple[YamlDocument | None, list[_Problem]]:
+    expected = f"expected a mapping with {', '.join(_TOP)}"
+    document, found = read_yaml(path)
     problems = [_Problem(p.path, p.message, p.origin) for p in found]
-    if not isinstance(data, Mapping):
-        got = "empty" if data is None else f"a {type(data).__name__}"
-        message = f"the file is {got} (expected a mapping with {', '.join(_TOP)})"
-        return None, [*problems, _Problem((), message, where)]
-    document.data = data
+    if document is None:
+        return None, problems
+    if not isinstance(document.data, Mapping):
+        got = "empty" if document.data is None else f"a {type(document.data).__name__}"
+        return None, [*problems, _Problem((), f"the file is {got} ({expected})", str(path))]
     return document, problems
 
 

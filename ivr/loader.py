@@ -10,10 +10,9 @@ Routes are concatenated in file order (first match wins, so a directory's files 
 name order); ``default_flow`` may be repeated only with the same value. Top-level keys that
 start with ``x-`` are ignored, so anchors (``&menu``) and merge keys (``<<: *menu``) have a home.
 
-Lines: PyYAML's composed node tree carries marks; it is walked once to map every key path to
-its line, then constructed into plain data. The walk also catches two things plain data hides:
-a key given twice in one mapping (YAML keeps the last silently) and numbers YAML 1.1 rewrites
-(``to: 0123`` is octal 83, ``timeout: 1:30`` is sexagesimal 90).
+Lines come from the shared source (``cti.config.source``), which also catches what plain data
+hides: a key given twice in one mapping (YAML keeps the last silently) and numbers YAML 1.1
+rewrites (``to: 0123`` is octal 83, ``timeout: 1:30`` is sexagesimal 90).
 
 Apart from ``SoundCatalog.from_directory``, this is the only IVR module that reads files; it
 raises nothing but ``ConfigError``.
@@ -22,15 +21,12 @@ raises nothing but ``ConfigError``.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import yaml
-
+from cti.config import YamlDocument, read_yaml
 from cti.errors import ConfigError
 from ivr.catalog import SoundCatalog
 from ivr.model import Calendar, Flow, IvrConfig, Route, Subflow
@@ -44,9 +40,6 @@ _SECTIONS = ("default_flow", "routes", "calendars", "flows")
 # (as docker compose does), e.g. "x-menu: &menu {timeout: 4, retries: 2}".
 _EXTENSION_PREFIX = "x-"
 _VERSION_LENGTH = 12  # hex digits of sha256 kept: plenty to tell configurations apart
-_CANONICAL_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
-_INT_TAG = "tag:yaml.org,2002:int"
-_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 def load_ivr_config(paths: Sequence[Path], *, catalog: SoundCatalog | None = None) -> IvrConfig:
@@ -65,7 +58,7 @@ def check_ivr_config(
     """Like ``load_ivr_config`` but returns the problems (sorted by file and line) instead of
     raising: the configuration only when there are none."""
     files, problems = _expand(paths)
-    documents: list[_Document] = []
+    documents: list[YamlDocument] = []
     for path in files:
         document, found = _read(path)
         problems += found
@@ -151,22 +144,6 @@ def describe_config(config: IvrConfig) -> str:
 # -- files ----------------------------------------------------------------------------------
 
 
-@dataclass
-class _Document:
-    path: Path
-    content: bytes
-    data: Mapping[str, Any]
-    lines: dict[KeyPath, int]  # key path -> line (1-based)
-
-    def at(self, path: KeyPath) -> str:
-        """ "file:line" of ``path``, or of the nearest enclosing key known."""
-        for end in range(len(path), 0, -1):
-            line = self.lines.get(path[:end])
-            if line is not None:
-                return f"{self.path}:{line}"
-        return str(self.path)
-
-
 def _expand(paths: Sequence[Path]) -> tuple[list[Path], list[Problem]]:
     files: list[Path] = []
     problems: list[Problem] = []
@@ -189,95 +166,15 @@ def _expand(paths: Sequence[Path]) -> tuple[list[Path], list[Problem]]:
     return list(unique.values()), problems
 
 
-def _read(path: Path) -> tuple[_Document | None, list[Problem]]:
-    problems: list[Problem] = []
-    try:
-        content = path.read_bytes()
-        text = content.decode("utf-8")
-    except OSError as exc:
-        return None, [Problem((), f"cannot read: {exc.strerror or exc}", str(path))]
-    except UnicodeDecodeError as exc:
-        return None, [Problem((), f"not UTF-8 text ({exc.reason} at byte {exc.start})", str(path))]
-    document = _Document(path, content, {}, {})
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is not None:
-            _index(node, (), document, problems, set())
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        what = " ".join(part for part in (exc.problem, exc.context) if part)
-        return None, [Problem((), f"invalid YAML: {what}", where)]
-    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date like 2026-02-30
-        return None, [Problem((), f"invalid YAML: {exc}", str(path))]
-    finally:
-        loader.dispose()
-    if data is not None and not isinstance(data, Mapping):
-        expected = f"expected a mapping with {', '.join(_SECTIONS)}"
-        problems.append(
-            Problem((), f"the top level is a {type(data).__name__} ({expected})", str(path))
-        )
-        return None, problems
-    document.data = data or {}
+def _read(path: Path) -> tuple[YamlDocument | None, list[Problem]]:
+    document, found = read_yaml(path, expected=f"a mapping with {', '.join(_SECTIONS)}")
+    problems = [Problem(p.path, p.message, p.origin) for p in found]
+    if document is not None and document.data is None:
+        document.data = {}
     return document, problems
 
 
-def _index(
-    node: yaml.Node, prefix: KeyPath, document: _Document, problems: list[Problem], above: set[int]
-) -> None:
-    """Record the line of every key and list item under ``node``; report repeated keys and
-    numbers YAML rewrites."""
-    if id(node) in above:  # an alias of an enclosing node: already indexed
-        return
-    above = above | {id(node)}
-    if isinstance(node, yaml.ScalarNode):
-        _check_number(node, prefix, document, problems)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            document.lines[(*prefix, str(i))] = item.start_mark.line + 1
-            _index(item, (*prefix, str(i)), document, problems, above)
-    elif isinstance(node, yaml.MappingNode):
-        first_line: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE_TAG:
-                continue  # "<<: *defaults": the merged keys are indexed where they are written
-            key = str(key_node.value)
-            line = key_node.start_mark.line + 1
-            path = (*prefix, key)
-            if key in first_line:
-                problems.append(
-                    Problem(
-                        path,
-                        f"{key!r} is given twice here (lines {first_line[key]} and {line}); YAML "
-                        "would keep only the last (expected each key once)",
-                        f"{document.path}:{line}",
-                    )
-                )
-            first_line.setdefault(key, line)
-            document.lines[path] = line
-            _index(value_node, path, document, problems, above)
-
-
-def _check_number(
-    node: yaml.ScalarNode, path: KeyPath, document: _Document, problems: list[Problem]
-) -> None:
-    # YAML 1.1 reads 0123 as octal, 1:30 as base 60 and 1_000 as 1000: an extension or a DNIS
-    # written so would silently become another number.
-    if node.tag == _INT_TAG and node.style is None and not _CANONICAL_INT.fullmatch(node.value):
-        value = yaml.safe_load(node.value)
-        problems.append(
-            Problem(
-                path,
-                f"YAML reads {node.value} as the number {value} "
-                f'(expected "{node.value}" in quotes if it is a number to dial, or {value})',
-                f"{document.path}:{node.start_mark.line + 1}",
-            )
-        )
-
-
-def _version(documents: Sequence[_Document]) -> str:
+def _version(documents: Sequence[YamlDocument]) -> str:
     digest = hashlib.sha256()
     for document in sorted(documents, key=lambda d: (d.path.name, str(d.path))):
         # The name counts too: it orders the routes. Lengths keep the parts apart.
@@ -328,7 +225,7 @@ class _Merged:
         )
 
 
-def _merge(documents: Sequence[_Document], problems: list[Problem]) -> _Merged:
+def _merge(documents: Sequence[YamlDocument], problems: list[Problem]) -> _Merged:
     merged = _Merged()
     default_from = ""
     for doc in documents:
@@ -410,7 +307,7 @@ def _merge(documents: Sequence[_Document], problems: list[Problem]) -> _Merged:
     return merged
 
 
-def _copy_places(doc: _Document, source: KeyPath, target: KeyPath, merged: _Merged) -> None:
+def _copy_places(doc: YamlDocument, source: KeyPath, target: KeyPath, merged: _Merged) -> None:
     n = len(source)
     for path, line in doc.lines.items():
         if path[:n] == source:

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from cti.config import KeyPath, Locate, did_you_mean
+from cti.config import Problem as _SourceProblem
 from ivr.catalog import SoundCatalog
 from ivr.model import (
     AllOf,
@@ -68,11 +70,6 @@ __all__ = [
     "validate_config",
 ]
 
-#: a key path in the YAML, e.g. ("flows", "main", "nodes", "menu", "options", "1")
-KeyPath = tuple[str, ...]
-#: turns a key path into "file:line" (or the nearest place known)
-Locate = Callable[[KeyPath], str]
-
 #: kinds after which the flow cannot go on (return goes back to the calling flow)
 ENDING_KINDS: tuple[type[Node], ...] = (Hangup, Queue, Transfer, Voicemail, Return)
 
@@ -81,12 +78,8 @@ _TEMPLATE = re.compile(r"\$\$\{|\$\{[^{}]*\}")
 
 
 @dataclass(frozen=True)
-class Problem:
+class Problem(_SourceProblem):
     """One thing wrong with the configuration, where it is and what was expected."""
-
-    path: KeyPath
-    message: str
-    origin: str = ""  # "file:line"
 
     @property
     def where(self) -> str:
@@ -103,9 +96,6 @@ class Problem:
         if p[:1] == ("default_flow",):
             return "default_flow"
         return ""
-
-    def __str__(self) -> str:
-        return ": ".join(part for part in (self.origin, self.where, self.message) if part)
 
 
 @dataclass(frozen=True)
@@ -495,29 +485,3 @@ def _model_locate(config: IvrConfig) -> Locate:
         return config.source
 
     return locate
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """ "; did you mean 'x'?" for the choice a typo away from ``word``, or ""."""
-    # Edit distance with transpositions rather than difflib's ratio: "bey" is one slip from
-    # "bye" (ratio 0.67) while "extra" is nothing like "next" (ratio 0.67 too).
-    allowed = max(1, len(word) // 3)
-    scored = sorted((_typos(word, choice), choice) for choice in choices)
-    if scored and scored[0][0] <= allowed:
-        return f"; did you mean {scored[0][1]!r}?"
-    return ""
-
-
-def _typos(a: str, b: str) -> int:
-    """Optimal string alignment distance: insertions, deletions, substitutions, swaps."""
-    previous2: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                cost = min(cost, previous2[j - 2] + 1)
-            current.append(cost)
-        previous2, previous = previous, current
-    return previous[-1]
