@@ -43,23 +43,44 @@ Overflow targets: ``queue`` names another queue (no cycles); ``voicemail`` a ``m
 call back (default: this queue). Top-level keys starting ``x-`` are ignored (YAML anchors).
 
 Every problem is collected and reported at once, as "file:line: queue Q: what is wrong (what
-was expected)"; the YAML file is read as ``ivr.loader`` reads IVR files, so keys given twice and
-numbers YAML 1.1 rewrites (``0123`` octal, ``1:30`` base 60) are caught too. A queue that no
-configured agent could serve even with its relaxation fully applied is only a warning.
+was expected)". The file is read by the shared source (``cti.config``: keys given twice and
+numbers YAML 1.1 rewrites, ``0123`` octal, ``1:30`` base 60, are caught there), each value is
+checked by the pydantic models of ``acd.config_file`` (which also give the JSON Schema), and
+this module builds the frozen values below and checks what needs the whole file. A queue that
+no configured agent could serve even with its relaxation fully applied is only a warning.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
 
 from acd.agent_state import LOGIN_REASON, NO_ANSWER_REASON
+from acd.config_file import (
+    AGENT_ID,
+    TOP_KEYS,
+    AcdFile,
+    QueueFile,
+    QueueSettingsFile,
+    SlVariant,
+    valid_name,
+)
 from acd.engine import effective_requirements
-from acd.model import OverflowKind, QueueSpec, RelaxStep, Strategy, WaitingCall
-from cti.config import KeyPath, YamlDocument, did_you_mean, read_yaml
+from acd.model import QueueSpec, RelaxStep, WaitingCall
+from cti.config import (
+    KeyPath,
+    YamlDocument,
+    check_keys,
+    did_you_mean,
+    read_yaml,
+    short,
+    validation_problems,
+)
+from cti.config.validation import EXTENSION_PREFIX
 from cti.errors import ConfigError
 from ivr.model import Calendar
 from ivr.schema import parse_calendar
@@ -76,8 +97,6 @@ __all__ = [
     "describe_acd_config",
     "load_acd_config",
 ]
-
-SlVariant = Literal["abandons_ignored", "abandons_negative", "abandons_positive", "answered_only"]
 
 
 @dataclass(frozen=True)
@@ -164,10 +183,9 @@ def check_acd_config(path: Path) -> tuple[AcdConfig | None, list[str]]:
     document, problems = _read(path)
     if document is None:
         return None, [str(p) for p in problems]
-    reader = _Reader(document.at, problems)
-    config = reader.config(document.data, str(path))
-    errors = sorted((p for p in reader.problems if not p.warning), key=_line)
-    warnings = sorted((p for p in reader.problems if p.warning), key=_line)
+    config = _Builder(document, problems).config(str(path))
+    errors = sorted((p for p in problems if not p.warning), key=_line)
+    warnings = sorted((p for p in problems if p.warning), key=_line)
     found = [str(p) for p in dict.fromkeys(errors + warnings)]
     return (None if errors else config), found
 
@@ -207,43 +225,6 @@ def describe_acd_config(config: AcdConfig) -> str:
 # -- problems -------------------------------------------------------------------------------
 
 _WARNING = "warning: "
-_TOP = (
-    "timezone",
-    "fallback_after",
-    "reconcile_every",
-    "not_ready_reasons",
-    "callbacks",
-    "defaults",
-    "queues",
-    "agents",
-)
-_QUEUE_DEFAULTS = (
-    "ring_timeout",
-    "wrap_up",
-    "announce",
-    "service_level",
-    "music_class",
-    "callback_offer_after",
-)
-_QUEUE_KEYS = (
-    "skills",
-    "strategy",
-    "aging_rate",
-    "relaxation",
-    "max_wait",
-    "overflow",
-    "overflow_when_empty",
-    *_QUEUE_DEFAULTS,
-)
-_AGENT_KEYS = ("name", "endpoint", "skills", "queues", "wrap_up")
-_CALLBACK_KEYS = ("attempts", "retry_after", "ring_customer", "dial_context", "hours")
-_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_AGENT_ID = re.compile(r"[A-Za-z0-9_.-]{1,40}")
-_ENDPOINT = re.compile(r"[A-Za-z][A-Za-z0-9_]*/[A-Za-z0-9_.@:+-]+")
-_MAILBOX = re.compile(r"[A-Za-z0-9_*#+-]+@[A-Za-z0-9_-]+")
-_DIALPLAN = re.compile(r"[A-Za-z0-9_-]+,[^,\s]+,([1-9][0-9]*|[A-Za-z_][A-Za-z0-9_-]*)")
-_MAX_REASON = 40
-_MIN_ANNOUNCE = 5.0  # seconds; shorter would make the heartbeat (and the caller) frantic
 
 
 @dataclass(frozen=True)
@@ -274,7 +255,7 @@ def _line(problem: _Problem) -> tuple[int, str]:
 
 
 def _read(path: Path) -> tuple[YamlDocument | None, list[_Problem]]:
-    expected = f"expected a mapping with {', '.join(_TOP)}"
+    expected = f"expected a mapping with {', '.join(TOP_KEYS)}"
     document, found = read_yaml(path)
     problems = [_Problem(p.path, p.message, p.origin) for p in found]
     if document is None:
@@ -285,427 +266,150 @@ def _read(path: Path) -> tuple[YamlDocument | None, list[_Problem]]:
     return document, problems
 
 
-def _short(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+# -- building -------------------------------------------------------------------------------
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+class _Builder:
+    """From the checked file to ``AcdConfig``, adding every problem that needs the whole file."""
 
-
-# -- reading --------------------------------------------------------------------------------
-
-
-class _Reader:
-    """Builds the configuration from plain YAML data, collecting every problem on the way."""
-
-    def __init__(self, locate: Callable[[KeyPath], str], problems: list[_Problem]) -> None:
-        self.locate = locate
+    def __init__(self, document: YamlDocument, problems: list[_Problem]) -> None:
+        self.document = document
         self.problems = problems
 
     def report(self, path: KeyPath, message: str, *, warning: bool = False) -> None:
-        self.problems.append(_Problem(path, message, self.locate(path), warning))
+        self.problems.append(_Problem(path, message, self.document.at(path), warning))
 
-    def mapping(
-        self, raw: object, path: KeyPath, what: str, allowed: Iterable[str] | None = None
-    ) -> Mapping[str, Any]:
-        """``raw`` as a mapping (empty with a problem if it is not one); unknown keys reported."""
-        if raw is None:
-            return {}
-        if not isinstance(raw, Mapping):
-            self.report(path, f"{_short(raw)} is not {what} (expected a mapping)")
-            return {}
-        if allowed is not None:
-            keys = tuple(allowed)
-            for key in raw:
-                if str(key) not in keys and not str(key).startswith("x-"):
-                    hint = did_you_mean(str(key), keys)
-                    self.report(
-                        (*path, str(key)),
-                        f"unknown key {key!r} ({what} takes {', '.join(keys)}){hint}",
-                    )
-        return {str(k): v for k, v in raw.items()}
-
-    def number(
-        self,
-        raw: Mapping[str, Any],
-        key: str,
-        path: KeyPath,
-        default: float,
-        *,
-        above: float | None = None,
-        at_least: float | None = None,
-        at_most: float | None = None,
-    ) -> float:
-        if key not in raw:
-            return default
-        value = raw[key]
-        bounds = [
-            f"> {above:g}" if above is not None else "",
-            f">= {at_least:g}" if at_least is not None else "",
-            f"<= {at_most:g}" if at_most is not None else "",
-        ]
-        expected = f"expected a number {' and '.join(b for b in bounds if b)}".rstrip()
-        if (
-            not _is_number(value)
-            or (above is not None and value <= above)
-            or (at_least is not None and value < at_least)
-            or (at_most is not None and value > at_most)
-        ):
-            self.report((*path, key), f"{key}: {_short(value)} is not allowed ({expected})")
-            return default
-        return float(value)
-
-    def optional_number(
-        self, raw: Mapping[str, Any], key: str, path: KeyPath, default: float | None
-    ) -> float | None:
-        """A positive number of seconds, or null for "never"."""
-        if key in raw and raw[key] is None:
+    def config(self, source: str) -> AcdConfig | None:
+        data, unknown = check_keys(self._named(dict(self.document.data)), AcdFile)
+        for p in unknown:
+            self.report(p.path, p.message)
+        # Time zones and calling hours are IVR calendars, checked by ivr.schema on the raw
+        # data, so they are reported even when some other value is wrong.
+        hours = self._calendars(data if isinstance(data, Mapping) else {})
+        try:
+            file = AcdFile.model_validate(data)
+        except ValidationError as exc:
+            for p in validation_problems(exc, self.document.at, self.document.traps):
+                self.report(p.path, p.message)
             return None
-        missing = -1.0
-        value = self.number(raw, key, path, missing if default is None else default, above=0)
-        return None if value == missing else value
-
-    def flag(self, raw: Mapping[str, Any], key: str, path: KeyPath, default: bool) -> bool:
-        value = raw.get(key, default)
-        if not isinstance(value, bool):
-            self.report(
-                (*path, key), f"{key}: {_short(value)} is not allowed (expected true or false)"
-            )
-            return default
-        return value
-
-    def text(
-        self,
-        raw: Mapping[str, Any],
-        key: str,
-        path: KeyPath,
-        default: str,
-        pattern: re.Pattern[str],
-        expected: str,
-    ) -> str:
-        value = raw.get(key, default)
-        if not isinstance(value, str) or not pattern.fullmatch(value):
-            self.report(
-                (*path, key), f"{key}: {_short(value)} is not allowed (expected {expected})"
-            )
-            return default
-        return value
-
-    def name(self, value: object, path: KeyPath, what: str) -> bool:
-        if isinstance(value, str) and _NAME.fullmatch(value):
-            return True
-        expected = "1 to 64 letters, digits, _ or -"
-        self.report(path, f"{_short(value)} is not a valid {what} name (expected {expected})")
-        return False
-
-    def skills(self, raw: object, path: KeyPath) -> dict[str, int]:
-        skills: dict[str, int] = {}
-        for skill, level in self.mapping(raw, path, "a skill mapping").items():
-            here = (*path, skill)
-            if not self.name(skill, here, "skill"):
-                continue
-            if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= 10:
-                message = f"skill {skill}: level {_short(level)} (expected a whole number 1..10)"
-                self.report(here, message)
-                continue
-            skills[skill] = level
-        return skills
-
-    # -- sections -------------------------------------------------------------------------
-
-    def config(self, data: Mapping[str, Any], source: str) -> AcdConfig:
-        top = self.mapping(data, (), "the ACD configuration", _TOP)
-        timezone = top.get("timezone", "UTC")
-        if "timezone" in top:
-            self._timezone(timezone)
-        defaults = self.queue_settings(
-            self.mapping(top.get("defaults"), ("defaults",), "defaults", _QUEUE_DEFAULTS),
-            ("defaults",),
-            QueueConfig(QueueSpec("")),
-        )
-        raw_queues = self.mapping(top.get("queues"), ("queues",), "the queues section")
-        if not raw_queues:
+        defaults = _settings(file.defaults, QueueConfig(QueueSpec("")))
+        queues = {name: _queue(name, q, defaults) for name, q in file.queues.items()}
+        if not self.document.top().get("queues"):
             self.report(("queues",), "no queues (expected at least one queue)")
-        queues: dict[str, QueueConfig] = {}
-        for name, raw in raw_queues.items():
-            if self.name(name, ("queues", name), "queue"):
-                queues[name] = self.queue(name, raw, defaults)
-        agents = self.agents(top.get("agents"), queues)
-        self.overflows(queues)
-        reasons = self.reasons(top.get("not_ready_reasons", []))
-        callbacks = self.callbacks(top.get("callbacks"))
-        fallback = self.number(top, "fallback_after", (), 90.0, above=0)
+        self._overflows(file, queues)
+        agents = self._agents(file, queues)
         for name, queue in queues.items():
-            if "fallback_after" in top and fallback <= queue.announce.every:
+            if "fallback_after" in file.model_fields_set and (
+                file.fallback_after <= queue.announce.every
+            ):
                 self.report(
                     ("fallback_after",),
-                    f"{fallback:g} is not above queue {name}'s announce every "
+                    f"{file.fallback_after:g} is not above queue {name}'s announce every "
                     f"{queue.announce.every:g} (expected more than every announce interval: "
                     "that is the heartbeat, so callers would fall back while the server is up)",
                 )
-        reconcile = self.number(top, "reconcile_every", (), 30.0, above=0)
-        self.unservable(queues, agents)
+        self._unservable(queues, agents)
+        cb = file.callbacks
         return AcdConfig(
             queues=queues,
             agents=agents,
-            not_ready_reasons=reasons,
-            callbacks=callbacks,
-            fallback_after=fallback,
-            reconcile_every=reconcile,
-            timezone=timezone if isinstance(timezone, str) else "UTC",
+            not_ready_reasons=tuple(file.not_ready_reasons),
+            callbacks=CallbackPolicy(
+                cb.attempts, cb.retry_after, cb.ring_customer, cb.dial_context, hours
+            ),
+            fallback_after=file.fallback_after,
+            reconcile_every=file.reconcile_every,
+            timezone=file.timezone,
             source=source,
         )
 
-    def _timezone(self, value: object) -> None:
-        # ivr.schema checks time zones inside calendars: borrow it with a calendar's shape.
-        _, found = parse_calendar("", {"timezone": value, "weekly": {}}, ("timezone",), self.locate)
+    def _named(self, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` without the queues and agents whose names are refused (their contents are
+        not looked at: every problem in them would follow from the name)."""
+        rules = (
+            (
+                "queues",
+                valid_name,
+                "is not a valid queue name (expected 1 to 64 letters, digits, _ or -)",
+            ),
+            (
+                "agents",
+                lambda n: isinstance(n, str) and AGENT_ID.fullmatch(n) is not None,
+                "is not a valid agent id (expected 1 to 40 letters, digits, _, . or -)",
+            ),
+        )
+        for section, valid, message in rules:
+            entries = data.get(section)
+            if not isinstance(entries, Mapping):
+                continue
+            kept = {}
+            for name, value in entries.items():
+                if valid(name) or str(name).startswith(EXTENSION_PREFIX):
+                    kept[name] = value
+                else:
+                    self.report((section, str(name)), f"{short(name)[:60]} {message}")
+            data[section] = kept
+        return data
+
+    def _calendars(self, data: Mapping[str, Any]) -> Calendar | None:
+        if "timezone" in data:
+            # ivr.schema checks time zones inside calendars: borrow it with a calendar's shape.
+            raw = {"timezone": data["timezone"], "weekly": {}}
+            _, found = parse_calendar("", raw, ("timezone",), self.document.at)
+            for problem in found:
+                self.report(("timezone",), problem.message)
+        callbacks = data.get("callbacks")
+        if not isinstance(callbacks, Mapping) or callbacks.get("hours") is None:
+            return None
+        path = ("callbacks", "hours")
+        hours, found = parse_calendar("callbacks", callbacks["hours"], path, self.document.at)
         for problem in found:
-            self.report(("timezone",), problem.message)
+            self.report(problem.path, problem.message)
+        return hours
 
-    def queue_settings(
-        self, raw: Mapping[str, Any], path: KeyPath, base: QueueConfig
-    ) -> QueueConfig:
-        """The settings a queue shares with ``defaults``, each falling back to ``base``."""
-        announce_raw = self.mapping(
-            raw.get("announce"),
-            (*path, "announce"),
-            "announce",
-            ("every", "position", "estimated_wait"),
-        )
-        here = (*path, "announce")
-        a = base.announce
-        announce = AnnounceSpec(
-            every=self.number(announce_raw, "every", here, a.every, at_least=_MIN_ANNOUNCE),
-            position=self.flag(announce_raw, "position", here, a.position),
-            estimated_wait=self.flag(announce_raw, "estimated_wait", here, a.estimated_wait),
-        )
-        variants = get_args(SlVariant)
-        here = (*path, "service_level")
-        sl_raw = self.mapping(
-            raw.get("service_level"),
-            here,
-            "service_level",
-            ("threshold", "goal", "variant", "short_abandon"),
-        )
-        s = base.service_level
-        variant = sl_raw.get("variant", s.variant)
-        if variant not in variants:
-            hint = did_you_mean(str(variant), variants)
-            expected = f"expected one of {', '.join(variants)}"
-            message = f"variant: {_short(variant)} is not allowed ({expected}){hint}"
-            self.report((*here, "variant"), message)
-            variant = s.variant
-        service_level = ServiceLevelSpec(
-            threshold=self.number(sl_raw, "threshold", here, s.threshold, above=0),
-            goal=self.number(sl_raw, "goal", here, s.goal, above=0, at_most=1),
-            variant=variant,
-            short_abandon=self.number(sl_raw, "short_abandon", here, s.short_abandon, at_least=0),
-        )
-        return QueueConfig(
-            spec=base.spec,
-            ring_timeout=self.number(raw, "ring_timeout", path, base.ring_timeout, above=0),
-            wrap_up=self.number(raw, "wrap_up", path, base.wrap_up, at_least=0),
-            announce=announce,
-            service_level=service_level,
-            music_class=self.text(
-                raw, "music_class", path, base.music_class, _NAME, "a musiconhold.conf class name"
-            ),
-            callback_offer_after=self.optional_number(
-                raw, "callback_offer_after", path, base.callback_offer_after
-            ),
-        )
-
-    def queue(self, name: str, raw: object, defaults: QueueConfig) -> QueueConfig:
-        path = ("queues", name)
-        q = self.mapping(raw, path, "a queue", _QUEUE_KEYS)
-        strategies = get_args(Strategy)
-        strategy = q.get("strategy", "longest_idle")
-        if strategy not in strategies:
-            hint = did_you_mean(str(strategy), strategies)
-            expected = f"expected one of {', '.join(strategies)}"
-            self.report(
-                (*path, "strategy"),
-                f"strategy: {_short(strategy)} is not allowed ({expected}){hint}",
-            )
-            strategy = "longest_idle"
-        max_wait = self.optional_number(q, "max_wait", path, None)
-        when_empty = self.flag(q, "overflow_when_empty", path, False)
-        kind, target = self.overflow(q.get("overflow"), (*path, "overflow"))
-        if "overflow" not in q and (max_wait is not None or when_empty):
-            key = "max_wait" if max_wait is not None else "overflow_when_empty"
-            self.report(
-                (*path, key),
-                f"{key} without an overflow (expected overflow: {{to: ..., target: ...}})",
-            )
-        if kind is not None and max_wait is None and not when_empty and "overflow" in q:
-            self.report(
-                (*path, "overflow"),
-                "overflow is never used (expected max_wait or overflow_when_empty: true)",
-                warning=True,
-            )
-        spec = QueueSpec(
-            name=name,
-            skills=self.skills(q.get("skills"), (*path, "skills")),
-            strategy=strategy,
-            aging_rate=self.number(q, "aging_rate", path, 0.0, at_least=0),
-            relaxation=self.relaxation(q.get("relaxation", []), (*path, "relaxation")),
-            max_wait=max_wait,
-            overflow_when_empty=when_empty,
-            overflow=kind,
-            overflow_target=target,
-        )
-        return replace(self.queue_settings(q, path, defaults), spec=spec)
-
-    def relaxation(self, raw: object, path: KeyPath) -> tuple[RelaxStep, ...]:
-        if not isinstance(raw, list):
-            self.report(
-                path, f"{_short(raw)} (expected a list of steps like {{after: 60, lower_by: 1}})"
-            )
-            return ()
-        steps: list[RelaxStep] = []
-        previous = 0.0
-        for i, item in enumerate(raw):
-            here = (*path, str(i))
-            step = self.mapping(item, here, "a relaxation step", ("after", "lower_by", "drop"))
-            if "after" not in step:
-                self.report(here, "no after (a relaxation step needs after, and lower_by or drop)")
-                continue
-            after = step["after"]
-            if not _is_number(after) or after <= previous:
-                what = "> 0" if not steps else f"> {previous:g}, the step before"
-                message = (
-                    f"after: {_short(after)} is not allowed "
-                    f"(expected a number {what}: steps in increasing order)"
-                )
-                self.report((*here, "after"), message)
-                continue
-            lower_by = step.get("lower_by", 0)
-            if (
-                not isinstance(lower_by, int)
-                or isinstance(lower_by, bool)
-                or not 0 <= lower_by <= 9
-            ):
-                self.report(
-                    (*here, "lower_by"),
-                    f"lower_by: {_short(lower_by)} is not allowed (expected a whole number 0..9)",
-                )
-                lower_by = 0
-            drop_raw = step.get("drop", [])
-            drop: set[str] = set()
-            if not isinstance(drop_raw, list):
-                self.report(
-                    (*here, "drop"),
-                    f"drop: {_short(drop_raw)} is not allowed (expected a list of skills)",
-                )
-            else:
-                drop = {
-                    s
-                    for j, s in enumerate(drop_raw)
-                    if self.name(s, (*here, "drop", str(j)), "skill")
-                }
-            if not lower_by and not drop and "lower_by" not in step and "drop" not in step:
-                self.report(here, "the step does nothing (expected lower_by or drop)")
-            previous = float(after)
-            steps.append(RelaxStep(float(after), lower_by, frozenset(drop)))
-        return tuple(steps)
-
-    def overflow(self, raw: object, path: KeyPath) -> tuple[OverflowKind | None, str]:
-        if raw is None:
-            return None, ""
-        o = self.mapping(raw, path, "an overflow", ("to", "target"))
-        kinds: tuple[OverflowKind, ...] = get_args(OverflowKind)
-        written = o.get("to")
-        kind = next((k for k in kinds if k == written), None)
-        if kind is None:
-            hint = did_you_mean(str(written), kinds) if written is not None else ""
-            self.report(
-                (*path, "to"),
-                f"to: {_short(written)} is not allowed (expected one of {', '.join(kinds)}){hint}",
-            )
-            return None, ""
-        target = o.get("target", "")
-        if _is_number(target):
-            target = str(target)  # target: 100 for a mailbox is written without quotes
-        checks: dict[str, tuple[re.Pattern[str], str]] = {
-            "queue": (_NAME, "the name of another queue"),
-            "voicemail": (_MAILBOX, "a mailbox like 100@default"),
-            "dialplan": (_DIALPLAN, "context,exten,priority like support-menu,s,1"),
-            "callback": (
-                re.compile(f"({_NAME.pattern})?"),
-                "nothing, or the queue whose turn places the call",
-            ),
-        }
-        pattern, expected = checks[kind]
-        if not isinstance(target, str) or not pattern.fullmatch(target):
-            self.report(
-                (*path, "target"),
-                f"target: {_short(target)} is not allowed for to: {kind} (expected {expected})",
-            )
-            return None, ""
-        return kind, target
-
-    def overflows(self, queues: Mapping[str, QueueConfig]) -> None:
-        """Queue targets exist, and following them never comes back to where it started."""
+    def _overflows(self, file: AcdFile, queues: Mapping[str, QueueConfig]) -> None:
+        """Queue targets exist, overflows are used, and following them never comes back to
+        where it started."""
         for name, queue in queues.items():
+            raw = file.queues[name]
             spec = queue.spec
+            path = ("queues", name)
+            if raw.overflow is None and (spec.max_wait is not None or spec.overflow_when_empty):
+                key = "max_wait" if spec.max_wait is not None else "overflow_when_empty"
+                self.report(
+                    (*path, key),
+                    f"{key} without an overflow (expected overflow: {{to: ..., target: ...}})",
+                )
+            if raw.overflow is not None and spec.max_wait is None and not spec.overflow_when_empty:
+                self.report(
+                    (*path, "overflow"),
+                    "overflow is never used (expected max_wait or overflow_when_empty: true)",
+                    warning=True,
+                )
             target = spec.overflow_target
             if spec.overflow in ("queue", "callback") and target and target not in queues:
                 hint = did_you_mean(target, queues)
                 self.report(
-                    ("queues", name, "overflow", "target"),
+                    (*path, "overflow", "target"),
                     f"overflow to unknown queue {target!r} (expected one of "
                     f"{', '.join(queues)}){hint}",
                 )
-        reported: set[frozenset[str]] = set()
-        for start in queues:
-            chain = [start]
-            while True:
-                spec = queues[chain[-1]].spec
-                nxt = spec.overflow_target if spec.overflow == "queue" else ""
-                if nxt not in queues:
-                    break
-                if nxt in chain:
-                    cycle = chain[chain.index(nxt) :]
-                    if frozenset(cycle) not in reported:
-                        reported.add(frozenset(cycle))
-                        first = min(cycle)
-                        at = cycle.index(first)
-                        ring = [*cycle[at:], *cycle[:at], first]
-                        self.report(
-                            ("queues", first, "overflow"),
-                            f"overflow cycle {' -> '.join(ring)} (expected overflows to end "
-                            "somewhere other than a queue already passed)",
-                        )
-                    break
-                chain.append(nxt)
+        for cycle in _cycles(queues):
+            first = min(cycle)
+            at = cycle.index(first)
+            ring = [*cycle[at:], *cycle[:at], first]
+            self.report(
+                ("queues", first, "overflow"),
+                f"overflow cycle {' -> '.join(ring)} (expected overflows to end "
+                "somewhere other than a queue already passed)",
+            )
 
-    def agents(self, raw: object, queues: Mapping[str, QueueConfig]) -> dict[str, AgentConfig]:
+    def _agents(self, file: AcdFile, queues: Mapping[str, QueueConfig]) -> dict[str, AgentConfig]:
         agents: dict[str, AgentConfig] = {}
         endpoints: dict[str, str] = {}
-        for agent_id, raw_agent in self.mapping(raw, ("agents",), "the agents section").items():
+        for agent_id, raw in file.agents.items():
             path = ("agents", agent_id)
-            if not _AGENT_ID.fullmatch(agent_id):
-                self.report(
-                    path,
-                    f"{agent_id!r} is not a valid agent id "
-                    "(expected 1 to 40 letters, digits, _, . or -)",
-                )
-                continue
-            a = self.mapping(raw_agent, path, "an agent", _AGENT_KEYS)
-            name = a.get("name", agent_id)
-            if not isinstance(name, str) or not name.strip():
-                self.report((*path, "name"), f"name: {_short(name)} is not allowed (expected text)")
-                name = agent_id
-            endpoint = self.text(
-                a,
-                "endpoint",
-                path,
-                f"PJSIP/{agent_id}",
-                _ENDPOINT,
-                "Tech/resource like PJSIP/agent1001",
-            )
+            endpoint = raw.endpoint or f"PJSIP/{agent_id}"
             if endpoint in endpoints:
                 self.report(
                     (*path, "endpoint"),
@@ -713,37 +417,29 @@ class _Reader:
                     "(expected one endpoint per agent)",
                 )
             endpoints.setdefault(endpoint, agent_id)
-            served: set[str] = set()
-            raw_queues = a.get("queues")
-            if not isinstance(raw_queues, list) or not raw_queues:
+            if "queues" not in raw.model_fields_set:
                 self.report(
                     (*path, "queues"),
-                    f"queues: {_short(raw_queues)} is not allowed "
-                    "(expected a list of the queues the agent serves)",
+                    "queues: None is not allowed (expected a list of the queues the agent serves)",
                 )
-                raw_queues = []
-            for i, queue in enumerate(raw_queues):
-                if queue in queues:
-                    served.add(queue)
-                else:
+            for i, queue in enumerate(raw.queues):
+                if queue not in queues:
                     hint = did_you_mean(str(queue), queues)
                     self.report(
                         (*path, "queues", str(i)),
-                        f"unknown queue {_short(queue)} "
-                        f"(expected one of {', '.join(queues)}){hint}",
+                        f"unknown queue {short(queue)} (expected one of {', '.join(queues)}){hint}",
                     )
-            wrap_up = self.number(a, "wrap_up", path, -1.0, at_least=0)
             agents[agent_id] = AgentConfig(
                 agent_id=agent_id,
-                name=name,
+                name=raw.name or agent_id,
                 endpoint=endpoint,
-                skills=self.skills(a.get("skills"), (*path, "skills")),
-                queues=frozenset(served),
-                wrap_up=None if wrap_up < 0 else wrap_up,
+                skills=dict(raw.skills),
+                queues=frozenset(q for q in raw.queues if q in queues),
+                wrap_up=raw.wrap_up,
             )
         return agents
 
-    def unservable(
+    def _unservable(
         self, queues: Mapping[str, QueueConfig], agents: Mapping[str, AgentConfig]
     ) -> None:
         for name, queue in queues.items():
@@ -764,54 +460,75 @@ class _Reader:
             )
             self.report(("queues", name), f"no agent can ever take its calls: {why}", warning=True)
 
-    def reasons(self, raw: object) -> tuple[str, ...]:
-        path = ("not_ready_reasons",)
-        if not isinstance(raw, list):
-            self.report(path, f"{_short(raw)} is not allowed (expected a list of reason codes)")
-            return ()
-        reasons: list[str] = []
-        for i, reason in enumerate(raw):
-            here = (*path, str(i))
-            if not isinstance(reason, str) or not reason.strip() or len(reason) > _MAX_REASON:
-                self.report(
-                    here,
-                    f"{_short(reason)} is not a reason "
-                    f"(expected text of 1 to {_MAX_REASON} characters)",
-                )
-            elif reason in (NO_ANSWER_REASON, LOGIN_REASON):
-                self.report(
-                    here,
-                    f"{reason!r} is built in (expected a reason other than "
-                    f"{NO_ANSWER_REASON!r} and {LOGIN_REASON!r})",
-                )
-            elif reason in reasons:
-                self.report(here, f"{reason!r} is given twice (expected each reason once)")
-            else:
-                reasons.append(reason)
-        return tuple(reasons)
 
-    def callbacks(self, raw: object) -> CallbackPolicy:
-        path = ("callbacks",)
-        c = self.mapping(raw, path, "the callbacks section", _CALLBACK_KEYS)
-        base = CallbackPolicy()
-        attempts = c.get("attempts", base.attempts)
-        if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
-            self.report(
-                (*path, "attempts"),
-                f"attempts: {_short(attempts)} is not allowed (expected a whole number >= 1)",
-            )
-            attempts = base.attempts
-        hours: Calendar | None = None
-        if c.get("hours") is not None:
-            hours, found = parse_calendar("callbacks", c["hours"], (*path, "hours"), self.locate)
-            for problem in found:
-                self.report(problem.path, problem.message)
-        return CallbackPolicy(
-            attempts=attempts,
-            retry_after=self.number(c, "retry_after", path, base.retry_after, above=0),
-            ring_customer=self.number(c, "ring_customer", path, base.ring_customer, above=0),
-            dial_context=self.text(
-                c, "dial_context", path, base.dial_context, _NAME, "a dialplan context name"
-            ),
-            hours=hours,
-        )
+def _settings(raw: QueueSettingsFile, base: QueueConfig) -> QueueConfig:
+    """The settings a queue shares with ``defaults``, each falling back to ``base``."""
+    a, s = base.announce, base.service_level
+    ra, rs = raw.announce, raw.service_level
+    offer = base.callback_offer_after
+    if "callback_offer_after" in raw.model_fields_set:
+        offer = raw.callback_offer_after
+    return QueueConfig(
+        spec=base.spec,
+        ring_timeout=_given(raw.ring_timeout, base.ring_timeout),
+        wrap_up=_given(raw.wrap_up, base.wrap_up),
+        announce=AnnounceSpec(
+            every=_given(ra.every, a.every),
+            position=_given(ra.position, a.position),
+            estimated_wait=_given(ra.estimated_wait, a.estimated_wait),
+        ),
+        service_level=ServiceLevelSpec(
+            threshold=_given(rs.threshold, s.threshold),
+            goal=_given(rs.goal, s.goal),
+            variant=_given(rs.variant, s.variant),
+            short_abandon=_given(rs.short_abandon, s.short_abandon),
+        ),
+        music_class=_given(raw.music_class, base.music_class),
+        callback_offer_after=offer,
+    )
+
+
+def _queue(name: str, raw: QueueFile, defaults: QueueConfig) -> QueueConfig:
+    overflow = raw.overflow
+    spec = QueueSpec(
+        name=name,
+        skills=dict(raw.skills),
+        strategy=raw.strategy,
+        aging_rate=raw.aging_rate,
+        relaxation=tuple(
+            RelaxStep(step.after, step.lower_by, frozenset(step.drop)) for step in raw.relaxation
+        ),
+        max_wait=raw.max_wait,
+        overflow_when_empty=raw.overflow_when_empty,
+        overflow=overflow.to if overflow else None,
+        overflow_target=overflow.target if overflow else "",
+    )
+    return replace(_settings(raw, defaults), spec=spec)
+
+
+def _cycles(queues: Mapping[str, QueueConfig]) -> list[list[str]]:
+    """Every loop of queue-to-queue overflows, once each."""
+    found: list[list[str]] = []
+    seen: set[frozenset[str]] = set()
+    for start in queues:
+        chain = [start]
+        while True:
+            spec = queues[chain[-1]].spec
+            nxt = spec.overflow_target if spec.overflow == "queue" else ""
+            if nxt not in queues:
+                break
+            if nxt in chain:
+                cycle = chain[chain.index(nxt) :]
+                if frozenset(cycle) not in seen:
+                    seen.add(frozenset(cycle))
+                    found.append(cycle)
+                break
+            chain.append(nxt)
+    return found
+
+
+_T = TypeVar("_T")
+
+
+def _given(value: _T | None, default: _T) -> _T:
+    return default if value is None else value

@@ -99,7 +99,7 @@ def describe_error(err: ErrorDetails, traps: Mapping[KeyPath, str] | None = None
         msg = err["msg"].removeprefix("Value error, ")
         text = f"{short(value)} is not allowed ({msg[:1].lower()}{msg[1:]})" if shown else msg
     trap = (traps or {}).get(loc)
-    return f"{text}; {trap}" if trap and kind not in (_PROBLEM,) else text
+    return f"{text}; {trap}" if trap else text
 
 
 def validation_problems(

@@ -649,3 +649,29 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
     ]
     empty = write(tmp_path, "", "empty.yaml")
     assert problems(empty)[0].startswith(f"{empty}: the file is empty")
+
+
+def test_an_unquoted_no_where_text_is_expected_names_the_trap(tmp_path: Path) -> None:
+    path = write(tmp_path, "defaults: {music_class: no}\n" + MINIMAL)
+    assert problems(path) == [
+        f"{at(path, 'music_class')}: defaults: music_class: False is not allowed (expected a "
+        'musiconhold.conf class name); YAML 1.1 reads an unquoted no as false: write "no" in '
+        "quotes"
+    ]
+
+
+def test_a_wrong_type_names_the_line_of_the_value(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        MINIMAL.replace("skills: {sales: 1}", "skills: {sales: 1}\n    ring_timeout: soon"),
+    )
+    assert problems(path) == [
+        f"{at(path, 'ring_timeout')}: queue sales: ring_timeout: 'soon' is not allowed "
+        "(expected a number > 0)"
+    ]
+
+
+def test_a_section_of_the_wrong_shape(tmp_path: Path) -> None:
+    path = write(tmp_path, "callbacks: [3]\n" + MINIMAL)
+    (found,) = problems(path)
+    assert found.startswith(f"{at(path, 'callbacks')}: callbacks: [3] is not allowed (input ")
