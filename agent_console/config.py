@@ -15,8 +15,9 @@ The demo is ``config/console.yaml``::
     mask: "•"                        # how the IVR's masked values are shown (display only)
 
 Queues, agents and not-ready reasons are the ACD's (``config/acd.yaml``); this file only adds
-what the pages need. Unknown keys are errors (a typo must not silently do nothing); every
-problem is reported at once as ``file: key: what``.
+what the pages need. Read by the shared source (``cti.config``): unknown keys are errors (a
+typo must not silently do nothing) and every problem is reported at once as
+``file:line: key.path: what (expected ...)``.
 """
 
 from __future__ import annotations
@@ -25,15 +26,20 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from cti.errors import ConfigError
+from cti.config import load_model
 
 __all__ = ["AlertSettings", "ConsoleConfig", "Disposition", "load_console_config"]
 
 _CODE = re.compile(r"[a-z0-9_-]{1,40}")
 _ENDPOINT = re.compile(r"(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@+-]{1,80}")
+
+
+def _phone(endpoint: str) -> str:
+    if not _ENDPOINT.fullmatch(endpoint):
+        raise ValueError("not a channel like PJSIP/name (technology/resource)")
+    return endpoint
 
 
 class _Strict(BaseModel):
@@ -64,7 +70,7 @@ class ConsoleConfig(_Strict):
         Disposition(code="follow_up", label="Follow-up needed"),
     )
     alerts: AlertSettings = AlertSettings()
-    supervisor_phones: dict[str, str] = {}
+    supervisor_phones: dict[str, Annotated[str, AfterValidator(_phone)]] = {}
     mask: Annotated[str, Field(min_length=1, max_length=4)] = "•"
 
     @field_validator("dispositions")
@@ -76,16 +82,6 @@ class ConsoleConfig(_Strict):
             raise ValueError(f"codes listed twice: {', '.join(twice)}")
         return value
 
-    @field_validator("supervisor_phones")
-    @classmethod
-    def _phones(cls, value: dict[str, str]) -> dict[str, str]:
-        bad = sorted(user for user, endpoint in value.items() if not _ENDPOINT.fullmatch(endpoint))
-        if bad:
-            raise ValueError(
-                f"not a channel like PJSIP/name for: {', '.join(bad)} (technology/resource)"
-            )
-        return value
-
     def disposition_codes(self) -> frozenset[str]:
         return frozenset(d.code for d in self.dispositions)
 
@@ -95,27 +91,9 @@ class ConsoleConfig(_Strict):
 
 def load_console_config(path: Path | None) -> ConsoleConfig:
     """The configuration in ``path`` (``None``: the built-in defaults); one ``ConfigError``
-    naming every problem otherwise."""
+    naming every problem otherwise, each as "file:line: key.path: what (expected ...)"."""
     if path is None:
         return ConsoleConfig()
-    source = str(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", source=source) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", source=source) from exc
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError("the file must be a mapping of settings", source=source)
-    try:
-        return ConsoleConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
-            for err in exc.errors()
-        ]
-        raise ConfigError(
-            f"{len(problems)} problem(s):\n  " + "\n  ".join(problems), source=source
-        ) from exc
+    return load_model(
+        path, ConsoleConfig, what="console configuration", expected="a mapping of settings"
+    )

@@ -20,11 +20,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from crm_bridge.external import ExternalCrmSettings
 from crm_bridge.webhooks import WebhookSettings
+from cti.config import config_error, read_yaml
 from cti.errors import ConfigError
 
 __all__ = [
@@ -259,12 +259,13 @@ def load_settings(
     """Build the settings from the layers above; raise ``ConfigError`` naming file and key."""
     data: dict[str, Any] = {}
     origins: dict[tuple[str, ...], str] = {}
+    traps: dict[tuple[str, ...], str] = {}  # values YAML 1.1 rewrote (no -> false, ~ -> null)
     source = "defaults"
     if path is None and DEFAULT_CONFIG_FILE.is_file():
         path = DEFAULT_CONFIG_FILE
     if path is not None:
         source = str(path)
-        data = _read_yaml(path, origins)
+        data = _read_yaml(path, origins, traps)
         data.setdefault("config_dir", str(path.parent))
     for name, raw in sorted((environ or {}).items()):
         if name.startswith(_ENV_PREFIX):
@@ -281,46 +282,28 @@ def load_settings(
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        raise _translate(exc, origins, source) from exc
+        raise _translate(exc, origins, source, traps) from exc
 
 
-def _read_yaml(path: Path, origins: dict[tuple[str, ...], str]) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", source=str(path)) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text ({exc.reason})", source=str(path)) from exc
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"invalid YAML: {problem}", source=where) from exc
-    if data is None:
+def _read_yaml(
+    path: Path, origins: dict[tuple[str, ...], str], traps: dict[tuple[str, ...], str]
+) -> dict[str, Any]:
+    document, problems = read_yaml(path)
+    if problems:
+        first = problems[0]
+        if document is None or len(problems) == 1:
+            error = ConfigError(first.message, source=first.origin, key=first.where or None)
+            raise error from first.cause
+        raise config_error(problems, "settings file")
+    assert document is not None  # no problems: a document
+    if document.data is None:
         return {}
-    if not isinstance(data, dict):
+    if not isinstance(document.data, dict):
         raise ConfigError("expected a mapping of sections at the top level", source=str(path))
-    if node is not None:
-        _index_lines(node, (), str(path), origins)
-    return data
-
-
-def _index_lines(
-    node: yaml.Node, prefix: tuple[str, ...], path: str, origins: dict[tuple[str, ...], str]
-) -> None:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            keys = (*prefix, str(key_node.value))
-            origins[keys] = f"{path}:{key_node.start_mark.line + 1}"
-            _index_lines(value_node, keys, path, origins)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            keys = (*prefix, str(i))
-            origins[keys] = f"{path}:{item.start_mark.line + 1}"
-            _index_lines(item, keys, path, origins)
+    for keys, line in document.lines.items():
+        origins[keys] = f"{path}:{line}"
+    traps.update(document.traps)
+    return document.data
 
 
 def _assign(data: dict[str, Any], keys: tuple[str, ...], value: Any, origin: str) -> None:
@@ -336,7 +319,10 @@ def _assign(data: dict[str, Any], keys: tuple[str, ...], value: Any, origin: str
 
 
 def _translate(
-    exc: ValidationError, origins: dict[tuple[str, ...], str], default: str
+    exc: ValidationError,
+    origins: dict[tuple[str, ...], str],
+    default: str,
+    traps: Mapping[tuple[str, ...], str],
 ) -> ConfigError:
     problems: list[tuple[str, str, str]] = []
     for err in exc.errors():
@@ -354,6 +340,8 @@ def _translate(
         message = err["msg"]
         if err["type"] == "extra_forbidden":
             message = "unknown key (check its spelling and section)"
+        if loc in traps and origins.get(loc, "").startswith(default):
+            message = f"{message}; {traps[loc]}"
         problems.append((source, ".".join(loc), message))
     if len(problems) == 1:
         source, key, message = problems[0]

@@ -63,6 +63,8 @@ class Problem:
     path: KeyPath
     message: str
     origin: str = ""  # "file:line", or the file alone when the line is unknown
+    #: the lower-level error behind it (OSError, yaml.YAMLError), for ``raise ... from``
+    cause: BaseException | None = field(default=None, compare=False, repr=False)
 
     @property
     def where(self) -> str:
@@ -109,9 +111,10 @@ def read_yaml(path: Path, *, expected: str = "") -> tuple[YamlDocument | None, l
         content = path.read_bytes()
         text = content.decode("utf-8")
     except OSError as exc:
-        return None, [Problem((), f"cannot read: {exc.strerror or exc}", where)]
+        return None, [Problem((), f"cannot read: {exc.strerror or exc}", where, exc)]
     except UnicodeDecodeError as exc:
-        return None, [Problem((), f"not UTF-8 text ({exc.reason} at byte {exc.start})", where)]
+        message = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+        return None, [Problem((), message, where, exc)]
     document = YamlDocument(path, content)
     problems: list[Problem] = []
     loader = yaml.SafeLoader(text)
@@ -124,9 +127,9 @@ def read_yaml(path: Path, *, expected: str = "") -> tuple[YamlDocument | None, l
         mark = exc.problem_mark or exc.context_mark
         here = f"{path}:{mark.line + 1}" if mark is not None else where
         what = " ".join(part for part in (exc.problem, exc.context) if part)
-        return None, [Problem((), f"invalid YAML: {what}", here)]
+        return None, [Problem((), f"invalid YAML: {what}", here, exc)]
     except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date like 2026-02-30
-        return None, [Problem((), f"invalid YAML: {exc}", where)]
+        return None, [Problem((), f"invalid YAML: {exc}", where, exc)]
     finally:
         loader.dispose()
     if expected and document.data is not None and not isinstance(document.data, Mapping):

@@ -85,19 +85,44 @@ def test_a_bad_supervisor_phone_is_an_error_naming_the_user(tmp_path: Path) -> N
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     error = _error(tmp_path, "alerts: {long_wait: 0}\nmask: ''\n")
-    assert "2 problem(s)" in str(error)
-    assert "alerts.long_wait" in str(error)
-    assert "mask" in str(error)
+    path = tmp_path / "console.yaml"
+    lines = str(error).splitlines()
+    assert lines[0] == "2 problems in the console configuration:"
+    assert lines[1].startswith(f"  {path}:1: alerts.long_wait: 0 is not allowed (")
+    assert lines[2].startswith(f"  {path}:2: mask: '' is not allowed (")
 
 
 def test_not_a_mapping_is_an_error(tmp_path: Path) -> None:
     error = _error(tmp_path, "- just\n- a list\n")
-    assert "must be a mapping" in str(error)
+    assert str(error) == (
+        f"{tmp_path / 'console.yaml'}: the top level is a list (expected a mapping of settings)"
+    )
 
 
 def test_bad_yaml_is_an_error(tmp_path: Path) -> None:
     error = _error(tmp_path, "dispositions: [unclosed\n")
-    assert "not valid YAML" in str(error)
+    assert str(error).startswith(f"{tmp_path / 'console.yaml'}:2: invalid YAML: ")
+
+
+def test_errors_name_the_line_and_a_key_given_twice_is_an_error(tmp_path: Path) -> None:
+    error = _error(tmp_path, "mask: '*'\nalerts:\n  min_calls: 0\nmask: '#'\n")
+    path = tmp_path / "console.yaml"
+    assert str(error).splitlines()[1:] == [
+        f"  {path}:3: alerts.min_calls: 0 is not allowed (input should be greater than or "
+        "equal to 1)",
+        f"  {path}:4: mask: 'mask' is given twice here (lines 1 and 4); YAML would keep only "
+        "the last (expected each key once)",
+    ]
+
+
+def test_an_unquoted_off_as_a_label_names_the_trap(tmp_path: Path) -> None:
+    error = _error(
+        tmp_path, "dispositions:\n  - {code: off_hook, label: off}\n  - {code: a, label: A}\n"
+    )
+    assert str(error) == (
+        f"{tmp_path / 'console.yaml'}:2: dispositions.0.label: False is not allowed (input "
+        'should be a valid string); YAML 1.1 reads an unquoted off as false: write "off" in quotes'
+    )
 
 
 def test_a_missing_file_is_an_error(tmp_path: Path) -> None:
