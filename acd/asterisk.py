@@ -9,15 +9,17 @@ The dialplan the ACD relies on (config/asterisk/extensions.conf, contexts ``cti-
 - ``cti-acd-deliver``: ``Dial(<agent endpoint>, <ring timeout>, m)``; the caller keeps the
   music while the phone rings, Dial bridges on answer, and a phone that does not answer (or is
   busy, or unreachable) sends the caller back to ``cti-acd-wait`` with their place unchanged.
+  A Dial that fails at once says nothing on AMI: ``dial_status`` asks (``dial_checks``).
 - ``cti-acd-callback``: the agent's leg of a callback (AMI Originate); when the agent answers,
   the customer's number is dialed.
 - ``cti-acd-overflow``: voicemail, a dialplan destination, or the goodbye after a callback.
 
-How an offer reaches the phone: one ``Setvar`` (``CTI_ACD_OFFER`` = ``agent|endpoint|ring``)
-and one ``Redirect`` of the caller's channel, sent back to back on the AMI session (Asterisk
-runs a session's actions in order, manager.c ``session_do``), so the offer costs one round
-trip. A Redirect interrupts whatever the channel was doing (the music, or an announcement in
-the FastAGI visit) at once: no polling anywhere between "agent ready" and "phone rings".
+How an offer reaches the phone: two ``Setvar`` (``CTI_ACD_OFFER`` = ``agent|endpoint|ring``,
+and ``DIALSTATUS`` cleared) and one ``Redirect`` of the caller's channel, sent back to back on
+the AMI session (Asterisk runs a session's actions in order, manager.c ``session_do``), so the
+offer costs one round trip. A Redirect interrupts whatever the channel was doing (the music,
+or an announcement in the FastAGI visit) at once: no polling anywhere between "agent ready"
+and "phone rings".
 
 Events (``AcdFeed.on_event``): ``DialBegin`` names the agent's leg; ``DialState RINGING`` and,
 for callback legs, ``Newstate`` say it rings; ``DialEnd`` gives the verdict (ANSWER, or
@@ -83,6 +85,8 @@ class AsteriskPbx(AcdPbx):
         offer = f"{agent_id}|{endpoint}|{max(1, round(ring_timeout))}"
         await self._actions(
             ("Setvar", {"Channel": channel, "Variable": "CTI_ACD_OFFER", "Value": offer}),
+            # Cleared so that ``dial_status`` tells this Dial's end, not an earlier offer's.
+            ("Setvar", {"Channel": channel, "Variable": "DIALSTATUS", "Value": ""}),
             (
                 "Redirect",
                 {"Channel": channel, "Context": DELIVER_CONTEXT, "Exten": "s", "Priority": "1"},
@@ -139,6 +143,23 @@ class AsteriskPbx(AcdPbx):
         await self._actions(
             ("Setvar", {"Channel": channel, "Variable": WAITING_VARIABLE, "Value": state})
         )
+
+    # A Dial whose every channel request fails at once (no such endpoint, no RTP port free,
+    # "Everyone is busy/congested") publishes no DialBegin and no DialEnd (app_dial.c creates
+    # the dial's stasis messages only for a channel it could request and call): the caller is
+    # back in cti-acd-wait with DIALSTATUS set and nothing said. So until DialBegin names the
+    # agent's leg, the ACD asks. Normally DialBegin arrives within milliseconds and no
+    # question is sent.
+    dial_checks: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
+
+    async def dial_status(self, channel: str) -> str:
+        try:
+            result = await self._ami.action(
+                "Getvar", {"Channel": channel, "Variable": "DIALSTATUS"}
+            )
+        except AmiError as exc:
+            raise DeliveryError(str(exc)) from exc
+        return (result.response.get("Value") or "").upper()
 
 
 class AcdFeed:

@@ -22,7 +22,7 @@ from acd.agent_state import AgentEvent, AgentState, AgentStateChanged, AgentStat
 from acd.call_state import CallEvent
 from acd.config import AcdConfig, QueueConfig
 from acd.errors import AcdError
-from acd.events import CallbackScheduled, CallQueued, QueueStatsChanged
+from acd.events import CallbackScheduled, CallQueued, CallRequeued, QueueStatsChanged
 from acd.figures import FiguresTracker
 from acd.model import QueueSpec
 from acd.ports import AcdPbx, AcdStore
@@ -70,6 +70,7 @@ class AcdCore:
         self._visits = itertools.count(1)
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._watches: set[asyncio.Task[None]] = set()  # cancelled, not awaited, at close
         self._publish_pending = False
         # agent -> (queue, talk, hold) of the call whose wrap-up is running: the handle time
         # is complete (and counted) only when the wrap-up ends.
@@ -194,6 +195,28 @@ class AcdCore:
         if call.agent_leg:
             self._legs.pop(call.agent_leg, None)
 
+    def _offer_failed(self, call: AcdCall, status: str) -> None:
+        """The offered agent did not take the call (no answer, busy, unreachable, a Dial that
+        failed at once): not ready "no answer", and the call offered again, same place."""
+        assert call.agent_id is not None
+        now = self._clock()
+        agent = self.agents[call.agent_id]
+        self._legs.pop(call.agent_leg, None)
+        call.move(CallEvent.OFFER_FAILED)
+        call.agent_id = None
+        call.agent_leg = ""
+        agent.call_id = None
+        if agent.status in (AgentStatus.RESERVED, AgentStatus.RINGING):
+            self._apply(agent, AgentEvent.NO_ANSWER, now)
+        _log.info(
+            "ACD: %s did not answer %s (%s): not ready, call offered again",
+            agent.agent_id,
+            call.call_id,
+            status,
+        )
+        self._publish(CallRequeued(call.call_id, call.queue, agent.agent_id, status, now))
+        self.kick()
+
     def _attach(self, call: AcdCall, agent: AgentRuntime, now: float) -> None:
         if agent.call_id and agent.call_id != call.call_id:
             _log.warning(
@@ -283,10 +306,13 @@ class AcdCore:
     def _queue(self, call: AcdCall) -> QueueConfig:
         return self.config.queues[call.queue]
 
-    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
+    def _spawn(
+        self, coro: Coroutine[object, object, None], into: set[asyncio.Task[None]] | None = None
+    ) -> None:
+        tasks = self._tasks if into is None else into
         task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     # -- live figures ------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ line, first in place, without blaming the agent."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from acd.agent_state import AgentEvent, AgentStatus
@@ -83,10 +84,44 @@ class Delivery(AcdCore):
     async def _deliver(
         self, call: AcdCall, agent: AgentRuntime, endpoint: str, ring: float
     ) -> None:
+        offered_at = call.offered_at
         try:
             await self._pbx.deliver(call.channel, endpoint, ring, agent.agent_id)
         except DeliveryError as exc:
             self._delivery_failed(call, agent, str(exc))
+            return
+        if self._pbx.dial_checks:
+            self._spawn(self._watch_dial(call, agent.agent_id, offered_at), self._watches)
+
+    async def _watch_dial(self, call: AcdCall, agent_id: str, offered_at: float) -> None:
+        """A Dial that fails at once may come with no event at all (see ``AcdPbx.dial_checks``):
+        until the agent's leg is known (DialBegin), ask the PBX how the Dial ended. An end is
+        a failed offer like a phone that does not answer: the agent goes not ready "no
+        answer" and the call goes to the next agent, keeping its place."""
+
+        def pending() -> bool:
+            # Still this very offer, and nothing heard from the phone's side yet.
+            return (
+                self.calls.get(call.call_id) is call
+                and call.state == "offered"
+                and call.agent_id == agent_id
+                and call.offered_at == offered_at
+                and not call.agent_leg
+            )
+
+        for delay in self._pbx.dial_checks:
+            await asyncio.sleep(delay)
+            if not pending():
+                return
+            try:
+                status = await self._pbx.dial_status(call.channel)
+            except DeliveryError as exc:
+                _log.debug("ACD: cannot ask how %s's Dial ended: %s", call.call_id, exc)
+                return  # the channel is gone: its Hangup says the rest
+            if status and status not in ("ANSWER", "CANCEL") and pending():
+                self.delivery_failures += 1
+                self._offer_failed(call, status)
+                return
 
     async def _deliver_callback(
         self, call: AcdCall, agent: AgentRuntime, endpoint: str, ring: float

@@ -16,7 +16,6 @@ from acd.events import (
     CallbackFailed,
     CallbackScheduled,
     CallEnded,
-    CallRequeued,
 )
 from acd.records import callback_record
 from acd.runtime import AcdCall
@@ -72,23 +71,7 @@ class PbxFeedback(AcdCore):
             return
         if status == "CANCEL":
             return  # the caller hung up: the Hangup that follows is the abandon
-        now = self._clock()
-        agent = self.agents[call.agent_id]
-        self._legs.pop(call.agent_leg, None)
-        call.move(CallEvent.OFFER_FAILED)
-        call.agent_id = None
-        call.agent_leg = ""
-        agent.call_id = None
-        if agent.status in (AgentStatus.RESERVED, AgentStatus.RINGING):
-            self._apply(agent, AgentEvent.NO_ANSWER, now)
-        _log.info(
-            "ACD: %s did not answer %s (%s): not ready, call offered again",
-            agent.agent_id,
-            call.call_id,
-            status,
-        )
-        self._publish(CallRequeued(call.call_id, call.queue, agent.agent_id, status, now))
-        self.kick()
+        self._offer_failed(call, status)
 
     def callback_dialed(self, agent_leg: str, status: str) -> None:
         """The customer leg of a callback ended dialing (DIALSTATUS on the agent's leg)."""

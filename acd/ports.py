@@ -49,8 +49,18 @@ class AcdPbx(Protocol):
         ...
 
     async def update_waiting(self, channel: str, state: str) -> None:
-        """Store the call's waiting state (``acd.service.encode_waiting``) on its channel."""
+        """Store the call's waiting state (``acd.waiting.encode_waiting``) on its channel."""
         ...
+
+    #: After a delivery, when (seconds, one after the other) to ask ``dial_status`` whether
+    #: the Dial already ended without ringing anyone: a PBX that reports such a Dial with no
+    #: event at all needs asking. Empty: never asked.
+    dial_checks: tuple[float, ...] = ()
+
+    async def dial_status(self, channel: str) -> str:
+        """How the last Dial on the caller's ``channel`` ended (BUSY, CHANUNAVAIL...), "" while
+        it runs. Raises ``DeliveryError``."""
+        return ""
 
 
 @dataclass

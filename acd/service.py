@@ -127,6 +127,10 @@ class AcdService(AgentControl, Delivery, PbxFeedback, Reconciliation):
         for agent in self.agents.values():
             if agent.timer is not None:
                 agent.timer.cancel()
+        for watch in list(self._watches):
+            watch.cancel()
+        if self._watches:
+            await asyncio.gather(*self._watches, return_exceptions=True)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 

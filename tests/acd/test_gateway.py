@@ -45,6 +45,11 @@ class NullPbx:
     async def update_waiting(self, channel: str, state: str) -> None:
         return None
 
+    dial_checks: tuple[float, ...] = ()
+
+    async def dial_status(self, channel: str) -> str:
+        raise DeliveryError("not in these tests")
+
 
 class Clock:
     def __init__(self) -> None:
