@@ -2,6 +2,7 @@
 
     ctiserver [--config FILE] [--set KEY=VALUE ...] run [--demo]
     ctiserver [...] check-config
+    ctiserver config schema [--out DIR]
     ctiserver [...] pbx build [--force] | up | down | status | restart | cli COMMAND...
     ctiserver [...] db upgrade | status
     ctiserver [...] report queues | agents | abandoned --from DATE [...]
@@ -65,6 +66,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("check-config", help="validate the configuration and exit")
     sub.add_parser("version", help="print the version")
+    config = sub.add_parser("config", help="about the configuration files").add_subparsers(
+        dest="config_command", required=True
+    )
+    schema = config.add_parser(
+        "schema", help="write a JSON Schema per kind of file, for editors to complete and check"
+    )
+    schema.add_argument(
+        "--out", type=Path, default=Path("config/schema"), help="folder (default: config/schema)"
+    )
     pbx = sub.add_parser("pbx", help="manage the local Asterisk sandbox").add_subparsers(
         dest="pbx_command", required=True
     )
@@ -117,6 +127,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "version":
             print(__version__)
+            return 0
+        if args.command == "config":
+            from app.config_schema import write_schemas
+
+            for path in write_schemas(args.out):
+                print(path)
             return 0
         settings = load_settings(args.config, environ=os.environ, overrides=args.overrides)
         if args.command == "check-config":
@@ -186,6 +202,12 @@ def _check_config(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     from acd.config import check_acd_config, describe_acd_config
 
+    console = settings.config_dir / settings.console.config
+    if console.is_file():
+        from agent_console.config import load_console_config
+
+        load_console_config(console)
+        print(f"console OK ({console})")
     acd, problems = check_acd_config(acd_config_path(settings))
     errors = [p for p in problems if not p.startswith("warning:")]
     if acd is None or errors:
