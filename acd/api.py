@@ -11,61 +11,49 @@
     GET  /acd/calls                         waiting calls and callbacks, in the order served
     GET  /acd/callbacks/failed              callbacks given up on
 
-Errors are JSON ``{"error": "..."}`` with 404 (no such agent), 409 (not allowed in the agent's
-state, e.g. not ready while on a call), 422 (unknown reason, bad phone, bad JSON). Like the
-admin endpoints, these listen where ``http.host`` says (loopback by default); the console issue
-adds accounts and permissions in front of them.
+Bodies are the models of ``acd.schemas`` (checked on the way in: 422 naming the field at
+fault). Refusals are raised, never answered here: the ACD's errors (``acd.errors``) and the
+HTTP layer's own problems become ``{"error": id, "detail": text}`` in one middleware
+(``agent_console.http``), e.g. 404 ``unknown_agent``, 409 ``agent_conflict`` (not ready while
+on a call), 422 ``invalid_agent_request`` (unknown reason, bad phone). Like the admin
+endpoints, these listen where ``http.host`` says (loopback by default); with accounts on, they
+need a supervisor's session (``agent_console.auth``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-import json
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
-from acd.service import AcdCall, AcdService, AgentControlError, AgentRuntime
+from acd.errors import UnknownAgent
+from acd.schemas import Body, LoginBody, NoBody, NotReadyBody
+from acd.service import AcdCall, AcdService, AgentRuntime
+from cti.http import MAX_BODY, parse_body
 
-__all__ = ["ACD_KEY", "AGENT_ACTIONS", "add_acd_routes", "queue_figures", "read_json_object"]
+__all__ = [
+    "ACD_KEY",
+    "AGENT_ACTIONS",
+    "AgentAction",
+    "add_acd_routes",
+    "queue_figures",
+    "read_body",
+]
 
 ACD_KEY = web.AppKey("acd", AcdService)
-_MAX_BODY = 4096
+M = TypeVar("M", bound=Body)
 
 
-def _error(message: str, status: int) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
-async def read_json_object(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object body ({} when empty); ``AgentControlError`` 413/422."""
-    if not request.can_read_body:
-        return {}
-    raw = await request.content.read(_MAX_BODY + 1)
-    if len(raw) > _MAX_BODY:
-        raise AgentControlError("request body too large", 413)
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise AgentControlError(f"body is not JSON: {exc}", 422) from exc
-    if not isinstance(data, dict):
-        raise AgentControlError("body must be a JSON object", 422)
-    return data
-
-
-def _text(data: dict[str, Any], key: str, required: bool) -> str | None:
-    value = data.get(key)
-    if value is None:
-        if required:
-            raise AgentControlError(f"{key!r} is required", 422)
-        return None
-    if not isinstance(value, str):
-        raise AgentControlError(f"{key!r} must be a string", 422)
-    return value
+async def read_body(request: web.Request, model: type[M], *, limit: int = MAX_BODY) -> M:
+    """The request's body as ``model`` (no body: the model of ``{}``), or an ``HttpProblem``
+    (``cti.http.parse_body``): only ``limit + 1`` bytes are ever read."""
+    raw = await request.content.read(limit + 1) if request.can_read_body else b""
+    return parse_body(raw, request.headers.get("Content-Type"), model, limit=limit)
 
 
 def _call_view(call: AcdCall, position: int) -> dict[str, object]:
@@ -85,16 +73,22 @@ def _call_view(call: AcdCall, position: int) -> dict[str, object]:
     }
 
 
-Action = Callable[[AcdService, str, dict[str, Any]], AgentRuntime]
+@dataclass(frozen=True)
+class AgentAction:
+    """One agent action: the body it takes, and what it does with it."""
+
+    body: type[Body]
+    run: Callable[[AcdService, str, Any], AgentRuntime]
+
 
 #: agent control by URL verb: what the ACD API and the console's API both offer
-AGENT_ACTIONS: Mapping[str, Action] = MappingProxyType(
+AGENT_ACTIONS: Mapping[str, AgentAction] = MappingProxyType(
     {
-        "login": lambda s, a, d: s.login(a, _text(d, "endpoint", False)),
-        "ready": lambda s, a, d: s.ready(a),
-        "not-ready": lambda s, a, d: s.not_ready(a, _text(d, "reason", True) or ""),
-        "logout": lambda s, a, d: s.logout(a),
-        "end-wrap-up": lambda s, a, d: s.end_wrap_up(a),
+        "login": AgentAction(LoginBody, lambda s, a, b: s.login(a, b.endpoint)),
+        "ready": AgentAction(NoBody, lambda s, a, b: s.ready(a)),
+        "not-ready": AgentAction(NotReadyBody, lambda s, a, b: s.not_ready(a, b.reason)),
+        "logout": AgentAction(NoBody, lambda s, a, b: s.logout(a)),
+        "end-wrap-up": AgentAction(NoBody, lambda s, a, b: s.end_wrap_up(a)),
     }
 )
 
@@ -104,14 +98,10 @@ def queue_figures(service: AcdService) -> list[dict[str, Any]]:
     return [dataclasses.asdict(stats) for stats in service.figures.all_stats(service.clock())]
 
 
-def _agent_action(action: Action) -> Callable[[web.Request], Awaitable[web.Response]]:
+def _agent_action(action: AgentAction) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
-        service = request.app[ACD_KEY]
-        try:
-            data = await read_json_object(request)
-            agent = action(service, request.match_info["agent_id"], data)
-        except AgentControlError as exc:
-            return _error(str(exc), exc.status)
+        body = await read_body(request, action.body)
+        agent = action.run(request.app[ACD_KEY], request.match_info["agent_id"], body)
         return web.json_response(agent.view())
 
     return handler
@@ -125,7 +115,7 @@ async def _agents(request: web.Request) -> web.Response:
 async def _agent(request: web.Request) -> web.Response:
     agent = request.app[ACD_KEY].agents.get(request.match_info["agent_id"])
     if agent is None:
-        return _error("no such agent", 404)
+        raise UnknownAgent("no such agent")
     return web.json_response(agent.view())
 
 
@@ -145,7 +135,9 @@ async def _calls(request: web.Request) -> web.Response:
 
 async def _failed(request: web.Request) -> web.Response:
     service = request.app[ACD_KEY]
-    return web.json_response([dataclasses.asdict(r) for r in service.failed_callbacks()])
+    # The store reads one file per callback from a directory: not on the event loop.
+    failed = await asyncio.to_thread(service.failed_callbacks)
+    return web.json_response([dataclasses.asdict(r) for r in failed])
 
 
 def add_acd_routes(app: web.Application, service: AcdService) -> None:

@@ -7,7 +7,8 @@
                +-- AgentConflict         not possible in the agent's state (phone in use, ...)
                +-- InvalidAgentRequest   the request itself is wrong (bad endpoint, reason ...)
 
-The subclass says why; the HTTP layer alone decides which status that is.
+The subclass says why; the HTTP layer alone decides which status that is, in one table
+(``agent_console.http``).
 """
 
 from __future__ import annotations
@@ -28,29 +29,16 @@ class AcdError(CtiError):
 
 
 class AgentControlError(AcdError):
-    """An agent request refused; ``status`` is the HTTP status that says why."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
+    """An agent request refused; the subclass says why (the HTTP layer maps it to a status)."""
 
 
 class UnknownAgent(AgentControlError):
     """No agent by that id."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, 404)
-
 
 class AgentConflict(AgentControlError):
     """Not possible in the agent's (or the phone's) present state."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, 409)
-
 
 class InvalidAgentRequest(AgentControlError):
     """The request itself is wrong: a malformed endpoint, an unknown reason."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, 422)

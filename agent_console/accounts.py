@@ -38,6 +38,8 @@ __all__ = [
     "AccountStore",
     "Role",
     "SessionInfo",
+    "UnknownUser",
+    "UserExists",
     "UserInfo",
     "check_password",
 ]
@@ -59,7 +61,15 @@ def check_password(password: str) -> None:
 
 
 class AccountError(CtiError):
-    """A user request refused (bad name, weak password, unknown user...)."""
+    """A user request refused (bad name, weak password, ...); the subclasses say more."""
+
+
+class UnknownUser(AccountError):
+    """No user by that name."""
+
+
+class UserExists(AccountError):
+    """A user by that name exists already."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +158,7 @@ class AccountStore:
             async with self._sessions() as db, db.begin():
                 db.add(user)
         except IntegrityError as exc:
-            raise AccountError(f"user {username!r} exists already") from exc
+            raise UserExists(f"user {username!r} exists already") from exc
         return _info(user)
 
     async def get(self, username: str) -> UserInfo | None:
@@ -180,7 +190,7 @@ class AccountStore:
         """Change a user's role, name or agent (their sessions end: rights changed)."""
         current = await self.get(username)
         if current is None:
-            raise AccountError(f"no user {username!r}")
+            raise UnknownUser(f"no user {username!r}")
         values: dict[str, object] = {}
         if role is not None:
             if role not in ROLES:
@@ -209,7 +219,7 @@ class AccountStore:
         async with self._sessions() as db, db.begin():
             user = await db.scalar(select(User).where(User.username == username))
             if user is None:
-                raise AccountError(f"no user {username!r}")
+                raise UnknownUser(f"no user {username!r}")
             for name, value in values.items():
                 setattr(user, name, value)
             user.updated_at = self._clock()

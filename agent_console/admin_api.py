@@ -27,10 +27,10 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, SecretStr
 
-from acd.api import read_json_object
-from acd.service import AgentControlError
-from agent_console.accounts import AccountError, AccountStore, UserInfo, check_password
+from acd.api import read_body
+from agent_console.accounts import AccountError, AccountStore, UnknownUser, UserInfo, check_password
 from agent_console.auth import require, user_view
+from agent_console.schemas import UserChange, UserCreate
 
 __all__ = ["AdminPorts", "add_admin_routes", "plain"]
 
@@ -73,10 +73,6 @@ class AdminPorts:
 ADMIN_KEY = web.AppKey("console_admin", AdminPorts)
 
 
-def _error(message: str, status: int) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
 def _user(user: UserInfo) -> dict[str, object]:
     return {**user_view(user), "disabled": user.disabled}
 
@@ -106,32 +102,17 @@ async def _users(request: web.Request) -> web.Response:
     return web.json_response({"users": [_user(u) for u in users]})
 
 
-def _opt_text(body: Mapping[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if value is not None and not isinstance(value, str):
-        raise AccountError(f"{name} must be text")
-    return value
-
-
 async def _add_user(request: web.Request) -> web.Response:
     require(request, "admin")
     ports = request.app[ADMIN_KEY]
-    try:
-        body = await read_json_object(request)
-        username = _opt_text(body, "username") or ""
-        password = _opt_text(body, "password") or ""
-        role = _opt_text(body, "role") or ""
-        user = await ports.accounts.add_user(
-            username,
-            password,
-            role,
-            agent_id=_opt_text(body, "agent_id") or None,
-            display_name=_opt_text(body, "display_name") or None,
-        )
-    except AgentControlError as exc:
-        return _error(str(exc), exc.status)
-    except AccountError as exc:
-        return _error(str(exc), 409 if "exists already" in str(exc) else 422)
+    body = await read_body(request, UserCreate)
+    user = await ports.accounts.add_user(
+        body.username,
+        body.password,
+        body.role,
+        agent_id=body.agent_id or None,
+        display_name=body.display_name or None,
+    )
     return web.json_response(_user(user), status=201)
 
 
@@ -139,39 +120,25 @@ async def _change_user(request: web.Request) -> web.Response:
     session = require(request, "admin")
     ports = request.app[ADMIN_KEY]
     username = request.match_info["username"]
-    try:
-        body = await read_json_object(request)
-        unknown = sorted(set(body) - {"password", "role", "disabled", "display_name", "agent_id"})
-        if unknown:
-            raise AccountError(f"cannot change: {', '.join(unknown)}")
-        disabled = body.get("disabled")
-        if disabled is not None and not isinstance(disabled, bool):
-            raise AccountError("disabled must be true or false")
-        role = _opt_text(body, "role")
-        if username == session.user.username and (disabled or (role and role != "admin")):
-            raise AccountError("an admin cannot disable or demote their own account")
-        if await ports.accounts.get(username) is None:
-            return _error(f"no user {username!r}", 404)
-        # Everything checked before anything is written: a refused change changes nothing.
-        password = _opt_text(body, "password")
-        if password is not None:
-            check_password(password)
-        user = await ports.accounts.update(
-            username,
-            role=role,
-            display_name=_opt_text(body, "display_name"),
-            agent_id=_opt_text(body, "agent_id"),
-        )
-        if password is not None:
-            await ports.accounts.set_password(username, password)
-        if disabled is not None:
-            await ports.accounts.set_disabled(username, disabled)
-            user = dataclasses.replace(user, disabled=disabled)
-    except AgentControlError as exc:
-        return _error(str(exc), exc.status)
-    except AccountError as exc:
-        return _error(str(exc), 422)
-    if body:
+    body = await read_body(request, UserChange)
+    if username == session.user.username and (
+        body.disabled or (body.role and body.role != "admin")
+    ):
+        raise AccountError("an admin cannot disable or demote their own account")
+    if await ports.accounts.get(username) is None:
+        raise UnknownUser(f"no user {username!r}")
+    # Everything checked before anything is written: a refused change changes nothing.
+    if body.password is not None:
+        check_password(body.password)
+    user = await ports.accounts.update(
+        username, role=body.role, display_name=body.display_name, agent_id=body.agent_id
+    )
+    if body.password is not None:
+        await ports.accounts.set_password(username, body.password)
+    if body.disabled is not None:
+        await ports.accounts.set_disabled(username, body.disabled)
+        user = dataclasses.replace(user, disabled=body.disabled)
+    if body.model_fields_set:
         ports.close_pages(username)
     return web.json_response(_user(user))
 

@@ -23,10 +23,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from acd.api import AGENT_ACTIONS, Action, queue_figures, read_json_object
-from acd.service import AcdService, AgentControlError
+from acd.api import AGENT_ACTIONS, AgentAction, queue_figures, read_body
+from acd.errors import UnknownAgent
+from acd.service import AcdService
 from agent_console.auth import require
 from cti.contracts.console import SupervisorAction
+from cti.errors import Forbidden
 
 __all__ = ["add_console_routes"]
 
@@ -34,25 +36,19 @@ ACD_KEY = web.AppKey("console_acd", AcdService)
 PUBLISH_KEY: web.AppKey[Callable[[object], None]] = web.AppKey("console_publish")
 
 
-def _error(message: str, status: int) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
-def _control(name: str, action: Action) -> Callable[[web.Request], Awaitable[web.Response]]:
+def _control(name: str, action: AgentAction) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
         session = require(request, "agent")
         user = session.user
         agent_id = request.match_info["agent_id"]
         own = user.agent_id == agent_id
         if not own and not user.at_least("supervisor"):
-            return _error("an agent acts only as their own agent", 403)
-        try:
-            data = await read_json_object(request)
-            agent = action(request.app[ACD_KEY], agent_id, data)
-        except AgentControlError as exc:
-            return _error(str(exc), exc.status)
+            raise Forbidden("an agent acts only as their own agent")
+        body = await read_body(request, action.body)
+        agent = action.run(request.app[ACD_KEY], agent_id, body)
         if not own:
-            detail = json.dumps(data, sort_keys=True) if data else ""
+            given = body.model_dump(mode="json", exclude_unset=True)
+            detail = json.dumps(given, sort_keys=True) if given else ""
             request.app[PUBLISH_KEY](
                 SupervisorAction(user.username, user.role, name, agent_id, detail, time.time())
             )
@@ -71,10 +67,10 @@ async def _agent(request: web.Request) -> web.Response:
     session = require(request, "agent")
     agent_id = request.match_info["agent_id"]
     if session.user.agent_id != agent_id and not session.user.at_least("supervisor"):
-        return _error("an agent sees only their own state", 403)
+        raise Forbidden("an agent sees only their own state")
     agent = request.app[ACD_KEY].agents.get(agent_id)
     if agent is None:
-        return _error("no such agent", 404)
+        raise UnknownAgent("no such agent")
     return web.json_response(agent.view())
 
 

@@ -4,7 +4,8 @@
     POST /api/logout                             -> 200, cookie cleared, session deleted
     GET  /api/me                                 -> 200 {"user", "csrf"} | 401
 
-Rules every request under ``/api/`` goes through (``security_middleware``):
+Rules every request under ``/api/`` goes through (``security_middleware``; its refusals are
+raised, and answered like every other by ``agent_console.http``):
 
 - The session cookie (``cti_session``) is ``HttpOnly`` (no script reads it), ``SameSite=Strict``
   (no other site's page sends it), ``Secure`` on HTTPS, and a new one is issued at every login
@@ -20,14 +21,14 @@ Rules every request under ``/api/`` goes through (``security_middleware``):
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
-from acd.api import read_json_object
-from acd.service import AgentControlError
+from acd.api import read_body
 from agent_console.accounts import AccountStore, Role, SessionInfo, UserInfo
+from agent_console.schemas import LoginBody
+from cti.errors import Forbidden, NotLoggedIn
 
 __all__ = [
     "ACCOUNTS_KEY",
@@ -56,10 +57,6 @@ _SESSION: web.RequestKey[SessionInfo | None] = web.RequestKey(
     SessionInfo | None,  # type: ignore[arg-type]
 )
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def _json_error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
 
 
 def origin_allowed(request: web.Request, origin: str | None) -> bool:
@@ -94,13 +91,13 @@ async def security_middleware(
     request[_SESSION] = session
     if request.method not in _SAFE_METHODS:
         if not origin_allowed(request, request.headers.get("Origin")):
-            return _json_error(403, "cross-origin request refused")
+            raise Forbidden("cross-origin request refused")
         if request.path != "/api/login":
             if session is None:
-                return _json_error(401, "not logged in")
+                raise NotLoggedIn("not logged in")
             sent = request.headers.get(CSRF_HEADER, "")
             if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
-                return _json_error(403, "missing or wrong CSRF token")
+                raise Forbidden("missing or wrong CSRF token")
     if needed is not None:
         require(request, needed)
     return await handler(request)
@@ -117,16 +114,13 @@ def session_of(request: web.Request) -> SessionInfo | None:
 
 
 def require(request: web.Request, role: Role = "agent") -> SessionInfo:
-    """The request's session if its user has at least ``role``; else 401/403 (raised)."""
+    """The request's session if its user has at least ``role``; else ``NotLoggedIn`` /
+    ``Forbidden`` (401/403, answered by ``agent_console.http``)."""
     session = session_of(request)
     if session is None:
-        raise web.HTTPUnauthorized(
-            text=json.dumps({"error": "not logged in"}), content_type="application/json"
-        )
+        raise NotLoggedIn("not logged in")
     if not session.user.at_least(role):
-        raise web.HTTPForbidden(
-            text=json.dumps({"error": f"needs the {role} role"}), content_type="application/json"
-        )
+        raise Forbidden(f"needs the {role} role")
     return session
 
 
@@ -140,21 +134,14 @@ def user_view(user: UserInfo) -> dict[str, object]:
 
 
 async def _login(request: web.Request) -> web.Response:
-    try:
-        body = await read_json_object(request)
-    except AgentControlError as exc:
-        return _json_error(exc.status, str(exc))
-    username = body.get("username")
-    password = body.get("password")
-    if not isinstance(username, str) or not isinstance(password, str):
-        return _json_error(422, "username and password are required")
+    body = await read_body(request, LoginBody)
     accounts = request.app[ACCOUNTS_KEY]
     old = request.cookies.get(SESSION_COOKIE)
     if old:
         await accounts.logout(old)  # a new session at every login, whatever came before
-    found = await accounts.login(username, password)
+    found = await accounts.login(body.username, body.password)
     if found is None:
-        return _json_error(401, "wrong user name or password")
+        raise NotLoggedIn("wrong user name or password")
     token, session = found
     response = web.json_response({"user": user_view(session.user), "csrf": session.csrf_token})
     response.set_cookie(

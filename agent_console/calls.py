@@ -2,11 +2,12 @@
 
 Every method acts on the agent's *current connected ACD call* (``AcdCall``: the caller's
 Uniqueid is the call id, ``agent_leg`` the Uniqueid of the agent's channel) and refuses
-anything else with ``CallControlError`` (404 no such call or agent, 409 not theirs or wrong
-state, 422 bad input, 503 Asterisk unreachable). Channels are named by Uniqueid in every
-action: Asterisk looks channels up by name *or* Uniqueid (main/channel.c
-``ast_channel_get_by_name``), and a Uniqueid survives the masquerade that a Bridge does when
-it pulls a channel out of the dialplan (main/channel.c swaps Uniqueids in
+anything else with a ``CallControlError`` that says why (``CallNotFound``: no such call or
+agent, ``CallConflict``: not theirs or the wrong state, ``InvalidCallRequest``: bad input,
+``PbxUnavailable``: Asterisk unreachable; ``agent_console.http`` maps them to statuses).
+Channels are named by Uniqueid in every action: Asterisk looks channels up by name *or*
+Uniqueid (main/channel.c ``ast_channel_get_by_name``), and a Uniqueid survives the masquerade
+that a Bridge does when it pulls a channel out of the dialplan (main/channel.c swaps Uniqueids in
 ``channel_do_masquerade``), so the ACD's Hangup mapping keeps working.
 
 How each action is carried out (contexts in config/asterisk/extensions.conf):
@@ -39,6 +40,7 @@ What was done is published as ``CallControlled`` (the interaction log counts tra
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import urllib.parse
@@ -48,12 +50,12 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from acd.agent_state import AgentStatus
+from acd.errors import AgentControlError
 from acd.gateway import waiting_variables
 from acd.service import (
     WAIT_CONTEXT,
     AcdCall,
     AcdService,
-    AgentControlError,
     AgentRuntime,
 )
 from cti.ami.protocol import ActionResult
@@ -66,8 +68,12 @@ __all__ = [
     "HOLD_CONTEXT",
     "XFER_CONTEXT",
     "AmiPort",
+    "CallConflict",
     "CallControl",
     "CallControlError",
+    "CallNotFound",
+    "InvalidCallRequest",
+    "PbxUnavailable",
     "SpyMode",
     "TransferKind",
     "TransferMode",
@@ -97,7 +103,24 @@ _SPY_OPTIONS: Mapping[str, str] = {"listen": "qE", "whisper": "qEw", "barge": "q
 
 
 class CallControlError(AgentControlError):
-    """A call-control request refused; ``status`` is the HTTP status that says why."""
+    """A call-control request refused; the subclass says why."""
+
+
+class CallNotFound(CallControlError):
+    """No such call, or no such agent."""
+
+
+class CallConflict(CallControlError):
+    """Not the agent's call, or not possible in the call's (or the agent's) present state;
+    also Asterisk refusing the action (mostly: the channel has just gone)."""
+
+
+class InvalidCallRequest(CallControlError):
+    """The request itself is wrong: a bad number, mode, kind or target."""
+
+
+class PbxUnavailable(CallControlError):
+    """Asterisk is not reachable: the action was not carried out."""
 
 
 class AmiPort(Protocol):
@@ -116,16 +139,16 @@ class _Consult:
 
 
 def check_number(number: object) -> str:
-    """A dialable number (``^\\+?[0-9*#]{1,32}$``) or ``CallControlError`` 422."""
+    """A dialable number (``^\\+?[0-9*#]{1,32}$``) or ``InvalidCallRequest``."""
     if not isinstance(number, str) or not _NUMBER.fullmatch(number):
-        raise CallControlError("a number is 1-32 of 0-9 * # with an optional leading +", 422)
+        raise InvalidCallRequest("a number is 1-32 of 0-9 * # with an optional leading +")
     return number
 
 
 def check_endpoint(endpoint: object) -> str:
-    """A phone endpoint like ``PJSIP/super2001`` or ``CallControlError`` 422."""
+    """A phone endpoint like ``PJSIP/super2001`` or ``InvalidCallRequest``."""
     if not isinstance(endpoint, str) or not _ENDPOINT.fullmatch(endpoint):
-        raise CallControlError("an endpoint is like PJSIP/agent1001", 422)
+        raise InvalidCallRequest("an endpoint is like PJSIP/agent1001")
     return endpoint
 
 
@@ -159,7 +182,7 @@ class CallControl:
     def _agent(self, agent_id: str) -> AgentRuntime:
         agent = self._service.agents.get(agent_id)
         if agent is None:
-            raise CallControlError(f"no agent {agent_id!r}", 404)
+            raise CallNotFound(f"no agent {agent_id!r}")
         return agent
 
     def _call(self, agent_id: str, call_id: str) -> tuple[AgentRuntime, AcdCall]:
@@ -169,17 +192,17 @@ class CallControl:
         agent = self._agent(agent_id)
         call = self._service.calls.get(call_id)
         if call is None:
-            raise CallControlError("no such call", 404)
+            raise CallNotFound("no such call")
         if call.agent_id != agent_id or agent.call_id != call_id:
-            raise CallControlError("this call is not the agent's current call", 409)
+            raise CallConflict("this call is not the agent's current call")
         if call.state != "connected" or not call.agent_leg:
-            raise CallControlError(f"the call is {call.state}, not connected", 409)
+            raise CallConflict(f"the call is {call.state}, not connected")
         return agent, call
 
     def _voice(self, agent_id: str, call_id: str) -> tuple[AgentRuntime, AcdCall]:
         agent, call = self._call(agent_id, call_id)
         if call.kind != "voice":
-            raise CallControlError("not possible on a callback call", 409)
+            raise CallConflict("not possible on a callback call")
         return agent, call
 
     def _event(
@@ -198,11 +221,11 @@ class CallControl:
             return await self._ami.action(name, headers)
         except AmiActionError as exc:
             # Mostly "No such channel": the call ended meanwhile.
-            raise CallControlError(f"Asterisk refused {name}: {exc.message}", 409) from exc
+            raise CallConflict(f"Asterisk refused {name}: {exc.message}") from exc
         except LocalProtocolError as exc:
-            raise CallControlError(f"cannot send {name}: {exc}", 422) from exc
+            raise InvalidCallRequest(f"cannot send {name}: {exc}") from exc
         except AmiError as exc:
-            raise CallControlError(f"Asterisk is not reachable: {exc}", 503) from exc
+            raise PbxUnavailable(f"Asterisk is not reachable: {exc}") from exc
 
     async def _setvar(self, channel: str, variable: str, value: str) -> None:
         await self._send("Setvar", {"Channel": channel, "Variable": variable, "Value": value})
@@ -234,16 +257,16 @@ class CallControl:
     async def hold(self, agent_id: str, call_id: str) -> None:
         agent, call = self._voice(agent_id, call_id)
         if agent.status is not AgentStatus.ON_CALL or call_id in self._consults:
-            raise CallControlError("the call is already on hold", 409)
+            raise CallConflict("the call is already on hold")
         await self._park(agent, call)
         self._event(agent_id, call_id, "hold")
 
     async def resume(self, agent_id: str, call_id: str) -> None:
         agent, call = self._voice(agent_id, call_id)
         if agent.status is not AgentStatus.ON_HOLD:
-            raise CallControlError("the call is not on hold", 409)
+            raise CallConflict("the call is not on hold")
         if call_id in self._consults:
-            raise CallControlError("a transfer is in progress: complete or cancel it", 409)
+            raise CallConflict("a transfer is in progress: complete or cancel it")
         await self._bridge(call.call_id, call.agent_leg)
         self._service.hold(call_id, False)
         self._event(agent_id, call_id, "resume")
@@ -263,11 +286,9 @@ class CallControl:
         self._event(agent_id, call_id, "hangup")
 
     async def _hangup_quietly(self, channel: str) -> None:
-        try:
+        # CallConflict: the channel is already gone, which is what we wanted.
+        with contextlib.suppress(CallConflict):
             await self._send("Hangup", {"Channel": channel, "Cause": "16"})
-        except CallControlError as exc:
-            if exc.status != 409:  # 409: already gone, which is what we wanted
-                raise
 
     # -- transfers ---------------------------------------------------------------------------
 
@@ -278,35 +299,35 @@ class CallControl:
             return "number", number, number
         if kind == "agent":
             if not isinstance(target, str) or target not in self._service.agents:
-                raise CallControlError("no such agent to transfer to", 422)
+                raise InvalidCallRequest("no such agent to transfer to")
             other = self._service.agents[target]
             if other.status is AgentStatus.LOGGED_OUT:
-                raise CallControlError(f"agent {target} is logged out", 409)
+                raise CallConflict(f"agent {target} is logged out")
             if other.call_id is not None or other.status in _BUSY:
-                raise CallControlError(f"agent {target} is busy", 409)
+                raise CallConflict(f"agent {target} is busy")
             return "agent", target, check_endpoint(other.endpoint or other.config.endpoint)
         if kind == "queue":
             if not isinstance(target, str) or target not in self._service.config.queues:
-                raise CallControlError("no such queue to transfer to", 422)
+                raise InvalidCallRequest("no such queue to transfer to")
             return "queue", target, target
-        raise CallControlError("transfer kind is agent, queue or number", 422)
+        raise InvalidCallRequest("transfer kind is agent, queue or number")
 
     async def transfer(
         self, agent_id: str, call_id: str, mode: object, kind: object, target: object
     ) -> None:
         if mode not in ("blind", "attended"):
-            raise CallControlError("transfer mode is blind or attended", 422)
+            raise InvalidCallRequest("transfer mode is blind or attended")
         if kind == "agent" and target == agent_id:
-            raise CallControlError("an agent cannot transfer a call to themselves", 422)
+            raise InvalidCallRequest("an agent cannot transfer a call to themselves")
         checked_kind, name, dial = self._target(kind, target)
         agent, call = self._voice(agent_id, call_id)
         if call_id in self._consults:
-            raise CallControlError("a transfer is already in progress", 409)
+            raise CallConflict("a transfer is already in progress")
         if mode == "blind":
             await self._blind(call, checked_kind, name, dial)
         else:
             if checked_kind == "queue":
-                raise CallControlError("an attended transfer goes to an agent or a number", 422)
+                raise InvalidCallRequest("an attended transfer goes to an agent or a number")
             await self._consult(agent, call, checked_kind, name, dial)
         self._event(agent_id, call_id, "transfer", str(mode), checked_kind, name)
 
@@ -393,7 +414,7 @@ class CallControl:
         _, call = self._voice(agent_id, call_id)
         consult = self._consults.get(call_id)
         if consult is None:
-            raise CallControlError("no attended transfer in progress", 409)
+            raise CallConflict("no attended transfer in progress")
         # The customer now watches the target, not the agent, while they talk.
         await self._setvar(call.call_id, "CTI_HOLD_PEER", consult.channel_id)
         await self._bridge(call.call_id, consult.channel_id)
@@ -408,7 +429,7 @@ class CallControl:
         _, call = self._voice(agent_id, call_id)
         consult = self._consults.pop(call_id, None)
         if consult is None:
-            raise CallControlError("no attended transfer in progress", 409)
+            raise CallConflict("no attended transfer in progress")
         # Back to the customer first (the Bridge moves the agent out of the consult bridge,
         # main/bridge.c ``ast_bridge_add_channel``), then the target is let go.
         await self._bridge(call.call_id, call.agent_leg)
@@ -423,12 +444,12 @@ class CallControl:
         checked = check_number(number)
         agent = self._agent(agent_id)
         if agent.status not in (AgentStatus.READY, AgentStatus.NOT_READY):
-            raise CallControlError(f"agent {agent_id} is {agent.status.value}", 409)
+            raise CallConflict(f"agent {agent_id} is {agent.status.value}")
         endpoint = check_endpoint(agent.endpoint or agent.config.endpoint)
         reasons = self._service.config.not_ready_reasons
         if agent.status is AgentStatus.READY:
             if OUTBOUND_REASON not in reasons:
-                raise CallControlError("go not ready before dialing out", 409)
+                raise CallConflict("go not ready before dialing out")
             # No ACD offer while the agent is on the phone.
             self._service.not_ready(agent_id, OUTBOUND_REASON)
         channel_id = str(uuid.uuid4())
@@ -456,13 +477,13 @@ class CallControl:
         """Ring the supervisor's phone into ChanSpy on the agent's phone; the channel id."""
         endpoint = check_endpoint(supervisor_endpoint)
         if mode not in _SPY_OPTIONS:
-            raise CallControlError("spy mode is listen, whisper or barge", 422)
+            raise InvalidCallRequest("spy mode is listen, whisper or barge")
         agent = self._agent(agent_id)
         if agent.status not in (AgentStatus.ON_CALL, AgentStatus.ON_HOLD):
-            raise CallControlError(f"agent {agent_id} is not on a call", 409)
+            raise CallConflict(f"agent {agent_id} is not on a call")
         spied = check_endpoint(agent.endpoint or agent.config.endpoint)
         if spied == endpoint:
-            raise CallControlError("cannot spy from the agent's own phone", 422)
+            raise InvalidCallRequest("cannot spy from the agent's own phone")
         channel_id = str(uuid.uuid4())
         # "<endpoint>-": the agent's channels (PJSIP/agent1001-0000002a), not agent10010's.
         await self._send(

@@ -12,8 +12,9 @@ abandoned-calls worklist.
     POST  /api/worklist/abandoned/{key}/callback supervisor: schedule an ACD callback
 
 Permissions are checked here; the security middleware has already checked the session, the
-CSRF token and the Origin of every state-changing request. Bodies are bounded and validated;
-an invalid one answers 422 naming what is wrong, and nothing is written.
+CSRF token and the Origin of every state-changing request. Bodies are bounded and validated
+(the models of ``agent_console.schemas``); an invalid one answers 422 naming what is wrong,
+and nothing is written. Refusals are raised and answered by ``agent_console.http``.
 """
 
 from __future__ import annotations
@@ -21,26 +22,24 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Final
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.agent_state import AgentStatus
-from acd.api import read_json_object
-from acd.service import AcdError, AcdService, AgentControlError
+from acd.api import read_body
+from acd.service import AcdService
 from agent_console.auth import require
+from agent_console.calls import CallConflict
 from agent_console.config import ConsoleConfig
 from agent_console.live import ConsoleLive
+from agent_console.schemas import CustomerCreate, CustomerEdit, WrapUpBody
 from agent_console.screenpop import cases_json, customer_json, history_json, insight_json
 from crm_bridge.customers import CustomerStore, store_customers, validate_customer
 from cti.contracts.console import SupervisorAction, WrapUpRecorded
-from cti.errors import CtiError
+from cti.errors import CtiError, Forbidden, InvalidBody, NotFound, Unavailable
 
 __all__ = ["ConsolePorts", "add_console_api_routes"]
-
-MAX_NOTES: Final = 4000
-_EDITABLE: Final = ("name", "email", "account", "segment", "tier", "language", "notes")
 
 
 class ConsolePorts:
@@ -68,10 +67,6 @@ class ConsolePorts:
 PORTS_KEY = web.AppKey("console_ports", ConsolePorts)
 
 
-def _error(message: str, status: int) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
 async def _config(request: web.Request) -> web.Response:
     require(request, "agent")
     ports = request.app[PORTS_KEY]
@@ -93,7 +88,7 @@ async def _figures(request: web.Request) -> web.Response:
     session = require(request, "agent")
     agent_id = session.user.agent_id
     if agent_id is None:
-        return _error("this account works as no agent", 403)
+        raise Forbidden("this account works as no agent")
     return web.json_response(request.app[PORTS_KEY].live.figures_of(agent_id))
 
 
@@ -104,33 +99,21 @@ async def _wrap_up(request: web.Request) -> web.Response:
     agent_id = user.agent_id
     call_id = request.match_info["call_id"]
     if agent_id is None:
-        return _error("this account works as no agent", 403)
-    try:
-        body = await read_json_object(request)
-    except AgentControlError as exc:
-        return _error(str(exc), exc.status)
-    disposition = body.get("disposition")
-    notes = body.get("notes", "")
-    end = body.get("end", False)
-    if disposition not in ports.config().disposition_codes():
-        return _error(f"unknown disposition {disposition!r}", 422)
-    if not isinstance(notes, str) or len(notes) > MAX_NOTES:
-        return _error(f"notes must be text of at most {MAX_NOTES} characters", 422)
-    if not isinstance(end, bool):
-        return _error("end must be true or false", 422)
+        raise Forbidden("this account works as no agent")
+    body = await read_body(request, WrapUpBody)
+    if body.disposition not in ports.config().disposition_codes():
+        raise InvalidBody(f"disposition: unknown code {body.disposition!r}", ("disposition",))
     if not ports.live.is_agents_call(agent_id, call_id):
-        return _error("not a call this agent handled today", 409)
-    assert isinstance(disposition, str)
+        raise CallConflict("not a call this agent handled today")
     ports.publish(
-        WrapUpRecorded(call_id, agent_id, user.username, disposition, notes, ports.clock())
+        WrapUpRecorded(
+            call_id, agent_id, user.username, body.disposition, body.notes, ports.clock()
+        )
     )
-    if end:
+    if body.end:
         agent = ports.service.agents.get(agent_id)
         if agent is not None and agent.status is AgentStatus.WRAP_UP:
-            try:
-                ports.service.end_wrap_up(agent_id)
-            except AgentControlError as exc:
-                return _error(str(exc), exc.status)
+            ports.service.end_wrap_up(agent_id)
     return web.json_response({"ok": True})
 
 
@@ -140,10 +123,7 @@ async def _wrap_up(request: web.Request) -> web.Response:
 def _store(request: web.Request) -> CustomerStore:
     store = request.app[PORTS_KEY].store
     if store is None:
-        raise web.HTTPServiceUnavailable(
-            text='{"error": "no customer store (crm.enabled is false)"}',
-            content_type="application/json",
-        )
+        raise Unavailable("no customer store (crm.enabled is false)")
     return store
 
 
@@ -175,7 +155,7 @@ async def _customer(request: web.Request) -> web.Response:
     ports = request.app[PORTS_KEY]
     view = await store.by_ref(request.match_info["ref"])
     if view is None or ports.engine is None:
-        return _error("no such customer", 404)
+        raise NotFound("no such customer")
     return web.json_response(
         {
             "customer": customer_json(view),
@@ -191,64 +171,38 @@ async def _write(request: web.Request, fields: Mapping[str, object], status: int
     store = _store(request)
     checked = validate_customer(fields)
     if isinstance(checked, list):
-        return _error("; ".join(checked), 422)
+        raise InvalidBody("; ".join(checked))
     try:
         result = await store_customers(store.engine, [(None, checked)], clock=ports.clock)
     except CtiError as exc:
-        return _error(str(exc), 503)
+        raise Unavailable(str(exc)) from exc
     if result.rejected:
-        return _error("; ".join(result.rejected[0].reasons), 422)
+        raise InvalidBody("; ".join(result.rejected[0].reasons))
     view = await store.by_ref(checked.ref)
     if view is None:
-        return _error("the customer was not stored", 500)
+        raise RuntimeError(f"customer {checked.ref} was stored but cannot be read back")
     return web.json_response(customer_json(view), status=status)
-
-
-def _text_fields(body: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, object] | str:
-    fields: dict[str, object] = {}
-    for name in names:
-        if name in body:
-            value = body[name]
-            if value is not None and not isinstance(value, str):
-                return f"{name} must be text"
-            fields[name] = value
-    return fields
 
 
 async def _create(request: web.Request) -> web.Response:
     require(request, "agent")
     _store(request)
-    try:
-        body = await read_json_object(request)
-    except AgentControlError as exc:
-        return _error(str(exc), exc.status)
-    fields = _text_fields(body, (*_EDITABLE, "phone"))
-    if isinstance(fields, str):
-        return _error(fields, 422)
-    phone = fields.pop("phone", None)
+    body = await read_body(request, CustomerCreate)
+    fields: dict[str, object] = body.model_dump(exclude_unset=True, exclude={"phone"})
     # A ref the center did not choose: "W" (web) and random hex, never guessable or reused.
     fields["ref"] = f"W{secrets.token_hex(5).upper()}"
-    if phone:
-        fields["phones"] = [phone]
+    if body.phone:
+        fields["phones"] = [body.phone]
     return await _write(request, fields, 201)
 
 
 async def _edit(request: web.Request) -> web.Response:
     require(request, "agent")
     store = _store(request)
-    try:
-        body = await read_json_object(request)
-    except AgentControlError as exc:
-        return _error(str(exc), exc.status)
+    body = await read_body(request, CustomerEdit)
     view = await store.by_ref(request.match_info["ref"])
     if view is None:
-        return _error("no such customer", 404)
-    changes = _text_fields(body, _EDITABLE)
-    if isinstance(changes, str):
-        return _error(changes, 422)
-    unknown = sorted(set(body) - set(_EDITABLE) - {"phones"})
-    if unknown:
-        return _error(f"cannot edit: {', '.join(unknown)}", 422)
+        raise NotFound("no such customer")
     c = view.customer
     fields: dict[str, object] = {
         **dict(c.custom),
@@ -262,12 +216,8 @@ async def _edit(request: web.Request) -> web.Response:
         "notes": c.notes,
         "phones": list(c.phones),
     }
-    fields.update(changes)
-    if "phones" in body:
-        phones = body["phones"]
-        if not isinstance(phones, list) or not all(isinstance(p, str) for p in phones):
-            return _error("phones must be a list of numbers", 422)
-        fields["phones"] = phones
+    # Only the keys given change (null clears a text field).
+    fields.update(body.model_dump(include=body.model_fields_set))
     return await _write(request, fields, 200)
 
 
@@ -285,11 +235,8 @@ async def _call_back(request: web.Request) -> web.Response:
     key = request.match_info["key"]
     item = ports.live.abandoned.get(key)
     if item is None:
-        return _error("not on the worklist (called back already, or unknown)", 404)
-    try:
-        call = ports.service.request_callback(item.number, item.queue)
-    except AcdError as exc:
-        return _error(str(exc), 422)
+        raise NotFound("not on the worklist (called back already, or unknown)")
+    call = ports.service.request_callback(item.number, item.queue)  # AcdError: 422
     ports.live.abandoned_called_back(key)
     user = session.user
     ports.publish(

@@ -31,6 +31,7 @@ from typing import Final
 from aiohttp import WSMsgType, web
 
 from agent_console.hub import CLOSE_GOING_AWAY, Hub, SnapshotSource, Subscription
+from cti.errors import Forbidden
 
 __all__ = [
     "CLOSE_BAD_JSON",
@@ -64,7 +65,7 @@ async def serve_websocket(
     """Serve one page's websocket until either side closes it; see the module docstring."""
     origin = request.headers.get("Origin")
     if not origin_ok(origin):
-        raise web.HTTPForbidden(text="websocket origin not allowed")
+        raise Forbidden("websocket origin not allowed")
     ws = web.WebSocketResponse(
         heartbeat=heartbeat, max_msg_size=max_msg_size, compress=False, timeout=close_timeout
     )

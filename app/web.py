@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -23,6 +24,7 @@ from agent_console.auth import ON_LOGOUT_KEY, add_auth_routes, security_middlewa
 from agent_console.call_api import add_call_routes
 from agent_console.calls import CallControl
 from agent_console.console_api import ConsolePorts, add_console_api_routes
+from agent_console.http import error_middleware
 from agent_console.live import ConsoleLive, add_live_routes
 from agent_console.openapi import add_openapi_route
 from agent_console.pages import add_page_routes, security_headers
@@ -79,13 +81,14 @@ def build_web_app(
     publish: Callable[[object], None] | None = None,
     console: ConsoleWeb | None = None,
 ) -> web.Application:
-    # The console's API (/api/...) checks sessions, CSRF tokens and origins in one place.
-    # Outermost: every answer (pages, API, errors) carries the CSP and friends.
-    app = web.Application(
-        middlewares=[security_headers, security_middleware]
-        if accounts is not None
-        else [security_headers]
-    )
+    # Outermost: every answer (pages, API, errors) carries the CSP and friends. Then the one
+    # error path: every refusal raised below it, the security checks' included, becomes
+    # {"error", "detail"} there. Innermost: the console's API (/api/...) checks sessions, CSRF
+    # tokens and origins in one place.
+    middlewares: list[Middleware] = [security_headers, error_middleware]
+    if accounts is not None:
+        middlewares.append(security_middleware)
+    app = web.Application(middlewares=middlewares)
     app[HEALTH_KEY] = health
     app[_REGISTRY_KEY] = registry
     app.router.add_get("/healthz", _healthz)

@@ -3,7 +3,8 @@
 Query parameters: ``from`` (required), ``to``, ``interval`` (15, 30, 60, day), ``tz``,
 ``queue``, ``agent``, ``sl_threshold``, ``sl_variant``, ``short_abandon`` (see
 ``crm_bridge.reports``). JSON by default; CSV with ``Accept: text/csv`` or ``format=csv``. A bad
-parameter is answered 422 with a stable error id (``bad_parameter``) and the key at fault.
+parameter is answered 422 with a stable error id (``bad_parameter``) and the key at fault
+(raised as ``InvalidQuery``, answered by the one error middleware, ``agent_console.http``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_bridge.reports import build, parse_params, rows_to_csv, rows_to_dicts
-from cti.errors import ConfigError
+from cti.errors import ConfigError, InvalidQuery
 
 __all__ = ["add_routes"]
 
@@ -38,9 +39,7 @@ def add_routes(
                     **{name: query.get(name) for name in _PARAMS},
                 )
             except ConfigError as exc:
-                return web.json_response(
-                    {"error": "bad_parameter", "key": exc.key, "detail": str(exc)}, status=422
-                )
+                raise InvalidQuery(str(exc), exc.key) from exc
             rows = await build(engine, kind, params, now=clock())
             wants_csv = query.get("format") == "csv" or "text/csv" in request.headers.get(
                 "Accept", ""

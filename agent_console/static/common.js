@@ -11,10 +11,13 @@ export const STATUS_LABELS = {
   ringing: "Ringing", on_call: "On call", on_hold: "On hold", wrap_up: "Wrap-up",
 };
 
+// A refused request: the server answers {"error": machine id, "detail": human text}; the
+// pages show the detail and may branch on the id (agent_console/http.py lists them).
 export class ApiError extends Error {
-  constructor(status, message) {
+  constructor(status, message, error = null) {
     super(message);
     this.status = status;
+    this.error = error;
   }
 }
 
@@ -66,7 +69,7 @@ export async function api(method, path, body) {
   const response = await fetch(path, init);
   if (response.status === 401 && path !== "/api/login") {
     goLogin();
-    throw new ApiError(401, "not logged in");
+    throw new ApiError(401, "not logged in", "not_logged_in");
   }
   let data = null;
   const text = await response.text();
@@ -74,11 +77,12 @@ export async function api(method, path, body) {
     try {
       data = JSON.parse(text);
     } catch {
-      data = { error: text };
+      data = { detail: text };
     }
   }
   if (!response.ok) {
-    throw new ApiError(response.status, (data && data.error) || `HTTP ${response.status}`);
+    const detail = data && (data.detail || data.error);
+    throw new ApiError(response.status, detail || `HTTP ${response.status}`, data && data.error);
   }
   return data;
 }

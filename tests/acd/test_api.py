@@ -14,6 +14,10 @@ from support.fake_acd import Harness, acd_config, agent, make_harness, queue, se
 from acd.agent_state import AgentStatus
 from acd.api import add_acd_routes
 from acd.ports import CallbackRecord
+from acd.schemas import AgentView, WaitingCallView
+from agent_console.http import error_middleware
+
+_JSON = {"Content-Type": "application/json"}
 
 
 @dataclass
@@ -32,7 +36,7 @@ async def api() -> AsyncIterator[Api]:
         ),
     )
     h = make_harness(config)
-    app = web.Application()
+    app = web.Application(middlewares=[error_middleware])  # as app.web builds it
     add_acd_routes(app, h.service)
     client = TestClient(TestServer(app))
     await client.start_server()
@@ -52,9 +56,11 @@ async def test_list_and_get_agents(api: Api) -> None:
     assert body[0]["status"] == "logged_out"
     response = await api.client.get("/acd/agents/a2")
     assert (await response.json())["skills"] == {"sales": 3, "support": 3}
+    for view in body:
+        AgentView.model_validate(view)  # the answer is what the description says
     response = await api.client.get("/acd/agents/nobody")
     assert response.status == 404
-    assert "error" in await response.json()
+    assert await response.json() == {"error": "unknown_agent", "detail": "no such agent"}
 
 
 async def test_login_ready_not_ready_logout(api: Api) -> None:
@@ -78,47 +84,86 @@ async def test_login_with_an_endpoint(api: Api) -> None:
     # The phone is taken now.
     response = await api.client.post("/acd/agents/a1/login", json={"endpoint": "PJSIP/desk9"})
     assert response.status == 409
-    assert "a2" in (await response.json())["error"]
+    answer = await response.json()
+    assert answer["error"] == "agent_conflict"
+    assert "a2" in answer["detail"]
 
 
 @pytest.mark.parametrize(
-    ("path", "body", "status"),
+    ("path", "body", "status", "error", "detail"),
     [
-        ("/acd/agents/nobody/login", None, 404),
-        ("/acd/agents/nobody/ready", None, 404),
-        ("/acd/agents/a1/login", {"endpoint": "not a phone"}, 422),
-        ("/acd/agents/a1/login", {"endpoint": 7}, 422),
-        ("/acd/agents/a1/ready", None, 409),  # logged out
-        ("/acd/agents/a1/end-wrap-up", None, 409),
-        ("/acd/agents/a1/not-ready", {}, 422),
-        ("/acd/agents/a1/not-ready", {"reason": "nap"}, 422),
-        ("/acd/agents/a1/not-ready", {"reason": ["break"]}, 422),
-        ("/acd/agents/a1/logout", None, 409),
+        ("/acd/agents/nobody/login", None, 404, "unknown_agent", "nobody"),
+        ("/acd/agents/nobody/ready", None, 404, "unknown_agent", "nobody"),
+        (
+            "/acd/agents/a1/login",
+            {"endpoint": "not a phone"},
+            422,
+            "invalid_agent_request",
+            "endpoint",
+        ),
+        ("/acd/agents/a1/login", {"endpoint": 7}, 422, "invalid_body", "endpoint: "),
+        ("/acd/agents/a1/ready", None, 409, "agent_conflict", "logged_out"),  # logged out
+        ("/acd/agents/a1/end-wrap-up", None, 409, "agent_conflict", "wrap"),
+        ("/acd/agents/a1/not-ready", {}, 422, "invalid_body", "reason: Field required"),
+        ("/acd/agents/a1/not-ready", {"reason": "nap"}, 422, "invalid_agent_request", "nap"),
+        ("/acd/agents/a1/not-ready", {"reason": ["break"]}, 422, "invalid_body", "reason: "),
+        ("/acd/agents/a1/logout", None, 409, "agent_conflict", "logged"),
     ],
 )
-async def test_agent_errors(api: Api, path: str, body: object, status: int) -> None:
+async def test_agent_errors(
+    api: Api, path: str, body: object, status: int, error: str, detail: str
+) -> None:
     response = await api.client.post(path, json=body) if body is not None else None
     if response is None:
         response = await api.client.post(path)
     assert response.status == status
-    assert isinstance((await response.json())["error"], str)
+    answer = await response.json()
+    assert answer["error"] == error
+    assert detail in answer["detail"]
+
+
+async def test_a_bad_body_names_the_field_at_fault(api: Api) -> None:
+    response = await api.client.post("/acd/agents/a1/not-ready", json={"reason": 7})
+    assert response.status == 422
+    answer = await response.json()
+    assert (answer["error"], answer["fields"]) == ("invalid_body", ["reason"])
+    assert answer["detail"].startswith("reason: Input should be a valid string")
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b'{"reason": "break"', b"\xff\xfe"])
-async def test_bad_json_is_422(api: Api, raw: bytes) -> None:
+async def test_bad_json_is_400(api: Api, raw: bytes) -> None:
     await api.client.post("/acd/agents/a1/login")
-    response = await api.client.post("/acd/agents/a1/not-ready", data=raw)
-    assert response.status == 422
-    assert "JSON" in (await response.json())["error"]
+    response = await api.client.post("/acd/agents/a1/not-ready", data=raw, headers=_JSON)
+    assert response.status == 400
+    answer = await response.json()
+    assert answer["error"] == "body_not_json"
+    assert "JSON" in answer["detail"]
+    assert api.h.service.agents["a1"].state.reason == "login"
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+async def test_a_body_that_is_not_declared_json_is_415(api: Api, content_type: str) -> None:
+    await api.client.post("/acd/agents/a1/login")
+    response = await api.client.post(
+        "/acd/agents/a1/not-ready",
+        data=b'{"reason": "break"}',
+        headers={"Content-Type": content_type},
+    )
+    assert response.status == 415
+    answer = await response.json()
+    assert answer["error"] == "unsupported_media_type"
+    assert content_type in answer["detail"]
     assert api.h.service.agents["a1"].state.reason == "login"
 
 
 @pytest.mark.parametrize("raw", [b"[1, 2]", b'"break"', b"null", b"3"])
 async def test_a_body_that_is_not_an_object_is_422(api: Api, raw: bytes) -> None:
     await api.client.post("/acd/agents/a1/login")
-    response = await api.client.post("/acd/agents/a1/not-ready", data=raw)
+    response = await api.client.post("/acd/agents/a1/not-ready", data=raw, headers=_JSON)
     assert response.status == 422
-    assert "object" in (await response.json())["error"]
+    answer = await response.json()
+    assert answer["error"] == "invalid_body"
+    assert "object" in answer["detail"]
 
 
 async def test_an_empty_body_is_no_arguments(api: Api) -> None:
@@ -134,6 +179,7 @@ async def test_an_oversized_body_is_413(api: Api, size: int) -> None:
         "/acd/agents/a1/login", data=f'{{"endpoint": "PJSIP/a1", "pad": "{padding}"}}'
     )
     assert response.status == 413
+    assert (await response.json())["error"] == "body_too_large"
     assert api.h.service.agents["a1"].status is AgentStatus.LOGGED_OUT
 
 
@@ -176,6 +222,8 @@ async def test_calls_in_the_order_served(api: Api) -> None:
     await settle()
     response = await api.client.get("/acd/calls")
     body = await response.json()
+    for call in body:
+        WaitingCallView.model_validate(call)
     # a1 took the VIP call; the rest wait in the order they will be served.
     assert [(c["call_id"], c["position"], c["state"]) for c in body] == [
         ("late", 1, "waiting"),

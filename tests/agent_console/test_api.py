@@ -14,6 +14,7 @@ from support.fake_acd import Harness, acd_config, agent, make_harness, queue
 from agent_console.accounts import AccountStore
 from agent_console.api import add_console_routes
 from agent_console.auth import CSRF_HEADER, add_auth_routes, security_middleware
+from agent_console.http import error_middleware
 from crm_bridge.db import create_engine, migrate
 from crm_bridge.timeline import from_bus
 from cti.contracts.console import SupervisorAction
@@ -51,7 +52,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         )
     )
     audit: list[object] = []
-    app = web.Application(middlewares=[security_middleware])
+    app = web.Application(middlewares=[error_middleware, security_middleware])
     add_auth_routes(app, accounts)
     add_console_routes(app, harness.service, audit.append)
     client = TestClient(TestServer(app))

@@ -18,6 +18,7 @@ from agent_console.auth import (
     require,
     security_middleware,
 )
+from agent_console.http import error_middleware
 from agent_console.passwords import hash_password, needs_rehash, verify_password
 from crm_bridge.db import create_engine, migrate
 
@@ -68,7 +69,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     accounts = AccountStore(engine, clock=clock, log2_n=FAST, ttl=3600)
     await accounts.add_user("ann", "ann-password", "agent", agent_id="agent1001")
     await accounts.add_user("sam", "sam-password", "supervisor")
-    app = web.Application(middlewares=[security_middleware])
+    app = web.Application(middlewares=[error_middleware, security_middleware])
     add_auth_routes(app, accounts, origins=["https://wallboard.example"])
     app.router.add_get("/api/monitor", _monitor)
     app.router.add_post("/api/agents/{agent_id}/ready", _ready)
@@ -122,9 +123,21 @@ async def test_wrong_name_and_wrong_password_look_the_same(world: World) -> None
             "/api/login", json={"username": username, "password": password}
         )
         answers.append((response.status, await response.json()))
-    assert answers[0] == answers[1] == (401, {"error": "wrong user name or password"})
-    bad = await world.client.post("/api/login", data=b"not json")
-    assert bad.status == 422
+    assert (
+        answers[0]
+        == answers[1]
+        == (401, {"error": "not_logged_in", "detail": "wrong user name or password"})
+    )
+    bad = await world.client.post(
+        "/api/login", data=b"not json", headers={"Content-Type": "application/json"}
+    )
+    assert bad.status == 400
+    assert (await bad.json())["error"] == "body_not_json"
+    half = await world.client.post("/api/login", json={"username": "ann"})
+    assert (half.status, await half.json()) == (
+        422,
+        {"error": "invalid_body", "detail": "password: Field required", "fields": ["password"]},
+    )
 
 
 async def test_state_changes_need_the_csrf_token(world: World) -> None:

@@ -20,7 +20,15 @@ from acd.service import decode_waiting
 from agent_console.accounts import AccountStore
 from agent_console.auth import CSRF_HEADER, add_auth_routes, security_middleware
 from agent_console.call_api import add_call_routes
-from agent_console.calls import CallControl, CallControlError
+from agent_console.calls import (
+    CallConflict,
+    CallControl,
+    CallControlError,
+    CallNotFound,
+    InvalidCallRequest,
+    PbxUnavailable,
+)
+from agent_console.http import error_middleware
 from crm_bridge.db import create_engine, migrate
 from cti.ami.messages import Response
 from cti.ami.protocol import ActionResult
@@ -116,7 +124,7 @@ async def test_hold_moves_both_legs_and_counts_hold_time(rig: Rig) -> None:
     assert rig.status() is AgentStatus.ON_HOLD
     with pytest.raises(CallControlError) as twice:
         await rig.control.hold("a1", "1700.1")
-    assert twice.value.status == 409
+    assert type(twice.value) is CallConflict
 
     rig.acd.clock.advance(7)
     await rig.control.resume("a1", "1700.1")
@@ -126,22 +134,22 @@ async def test_hold_moves_both_legs_and_counts_hold_time(rig: Rig) -> None:
     assert [e.action for e in rig.controlled()] == ["hold", "resume"]
     with pytest.raises(CallControlError) as not_held:
         await rig.control.resume("a1", "1700.1")
-    assert not_held.value.status == 409
+    assert type(not_held.value) is CallConflict
 
 
 async def test_only_the_agents_current_connected_call(rig: Rig) -> None:
     for agent_id, call_id, status in (
-        ("a2", "1700.1", 409),  # not theirs
-        ("a1", "nope", 404),
-        ("zz", "1700.1", 404),
+        ("a2", "1700.1", CallConflict),  # not theirs
+        ("a1", "nope", CallNotFound),
+        ("zz", "1700.1", CallNotFound),
     ):
         with pytest.raises(CallControlError) as refused:
             await rig.control.hold(agent_id, call_id)
-        assert refused.value.status == status
+        assert type(refused.value) is status
     rig.acd.service.enqueue("1800.1", "PJSIP/trunk-0002", "sales")
     with pytest.raises(CallControlError) as waiting:
         await rig.control.hangup("a1", "1800.1")
-    assert waiting.value.status == 409
+    assert type(waiting.value) is CallConflict
     assert rig.ami.sent == []
 
 
@@ -149,7 +157,7 @@ async def test_hangup_ends_both_legs_and_a_gone_channel_is_fine(rig: Rig) -> Non
     rig.ami.refuse["Hangup"] = AmiActionError("Hangup", "No such channel")
     with pytest.raises(CallControlError) as gone:
         await rig.control.hangup("a1", "1700.1")
-    assert gone.value.status == 409
+    assert type(gone.value) is CallConflict
     rig.ami.refuse.clear()
     rig.ami.sent.clear()
     await rig.control.hangup("a1", "1700.1")
@@ -163,7 +171,7 @@ async def test_asterisk_unreachable_is_503(rig: Rig) -> None:
     rig.ami.refuse["Setvar"] = AmiNotConnected("not logged in")
     with pytest.raises(CallControlError) as down:
         await rig.control.hold("a1", "1700.1")
-    assert down.value.status == 503
+    assert type(down.value) is PbxUnavailable
     assert rig.status() is AgentStatus.ON_CALL
 
 
@@ -220,27 +228,27 @@ async def test_blind_transfer_to_a_queue_queues_the_caller_again(rig: Rig) -> No
 @pytest.mark.parametrize(
     ("kind", "target", "status"),
     [
-        ("number", "123,Hangup", 422),
-        ("number", "555\r\nAction: Originate", 422),
-        ("number", "5(55)", 422),
-        ("number", "55|5", 422),
-        ("number", "", 422),
-        ("number", "1" * 33, 422),
-        ("number", 5551234, 422),
-        ("agent", "nobody", 422),
-        ("agent", "a2", 409),  # logged out
-        ("agent", "a1", 422),  # themselves
-        ("queue", "sales\r\nx", 422),
-        ("queue", "nope", 422),
-        ("fax", "123", 422),
+        ("number", "123,Hangup", InvalidCallRequest),
+        ("number", "555\r\nAction: Originate", InvalidCallRequest),
+        ("number", "5(55)", InvalidCallRequest),
+        ("number", "55|5", InvalidCallRequest),
+        ("number", "", InvalidCallRequest),
+        ("number", "1" * 33, InvalidCallRequest),
+        ("number", 5551234, InvalidCallRequest),
+        ("agent", "nobody", InvalidCallRequest),
+        ("agent", "a2", CallConflict),  # logged out
+        ("agent", "a1", InvalidCallRequest),  # themselves
+        ("queue", "sales\r\nx", InvalidCallRequest),
+        ("queue", "nope", InvalidCallRequest),
+        ("fax", "123", InvalidCallRequest),
     ],
 )
 async def test_hostile_or_unknown_targets_are_refused(
-    rig: Rig, kind: str, target: object, status: int
+    rig: Rig, kind: str, target: object, status: type[CallControlError]
 ) -> None:
     with pytest.raises(CallControlError) as refused:
         await rig.control.transfer("a1", "1700.1", "blind", kind, target)
-    assert refused.value.status == status
+    assert type(refused.value) is status
     assert rig.ami.sent == []
 
 
@@ -277,7 +285,7 @@ async def test_attended_transfer_cancelled_goes_back_to_the_customer(rig: Rig) -
     assert rig.status() is AgentStatus.ON_CALL
     with pytest.raises(CallControlError) as none:
         await rig.control.complete_transfer("a1", "1700.1")
-    assert none.value.status == 409
+    assert type(none.value) is CallConflict
 
 
 async def test_a_consult_that_cannot_start_puts_the_customer_back(rig: Rig) -> None:
@@ -295,7 +303,7 @@ async def test_click_to_dial_rings_the_agent_then_the_number() -> None:
     control = CallControl(ami, acd.service, events.append, outbound_context="out")
     with pytest.raises(CallControlError) as logged_out:
         await control.dial("a1", "5551234")
-    assert logged_out.value.status == 409
+    assert type(logged_out.value) is CallConflict
     acd.ready("a1")
     call_id = await control.dial("a1", "5551234", "cust-1")
     originate = ami.last("Originate")
@@ -312,7 +320,7 @@ async def test_click_to_dial_rings_the_agent_then_the_number() -> None:
     assert (agent_state.status, agent_state.state.reason) == (AgentStatus.NOT_READY, "outbound")
     with pytest.raises(CallControlError) as bad:
         await control.dial("a1", "555;1234")
-    assert bad.value.status == 422
+    assert type(bad.value) is InvalidCallRequest
 
 
 async def test_spy_originates_chanspy_on_the_agents_phone(rig: Rig) -> None:
@@ -327,17 +335,17 @@ async def test_spy_originates_chanspy_on_the_agents_phone(rig: Rig) -> None:
     await rig.control.spy("PJSIP/super1", "a1", "barge")
     assert rig.ami.last("Originate")["Data"] == "PJSIP/a1-,qEB"
     for endpoint, mode, status in (
-        ("PJSIP/super1,x", "listen", 422),
-        ("PJSIP/super1\r\n", "listen", 422),
-        ("PJSIP/super1", "shout", 422),
-        ("PJSIP/a1", "listen", 422),
+        ("PJSIP/super1,x", "listen", InvalidCallRequest),
+        ("PJSIP/super1\r\n", "listen", InvalidCallRequest),
+        ("PJSIP/super1", "shout", InvalidCallRequest),
+        ("PJSIP/a1", "listen", InvalidCallRequest),
     ):
         with pytest.raises(CallControlError) as refused:
             await rig.control.spy(endpoint, "a1", mode)
-        assert refused.value.status == status
+        assert type(refused.value) is status
     with pytest.raises(CallControlError) as idle:
         await rig.control.spy("PJSIP/super1", "a2", "listen")
-    assert idle.value.status == 409
+    assert type(idle.value) is CallConflict
 
 
 # -- the HTTP API ---------------------------------------------------------------------------
@@ -368,7 +376,7 @@ async def api(rig: Rig, tmp_path: Path) -> AsyncIterator[Api]:
     await accounts.add_user("ann", "ann-password", "agent", agent_id="a1")
     await accounts.add_user("bob", "bob-password", "agent", agent_id="a2")
     await accounts.add_user("sam", "sam-password", "supervisor")
-    app = web.Application(middlewares=[security_middleware])
+    app = web.Application(middlewares=[error_middleware, security_middleware])
     add_auth_routes(app, accounts)
     phones = {"sam": "PJSIP/super1"}
     add_call_routes(app, rig.control, rig.events.append, supervisor_phone=phones.get)
@@ -385,15 +393,28 @@ async def test_api_agent_holds_resumes_and_transfers_their_call(api: Api) -> Non
     await api.login("ann")
     held = await api.post("/api/calls/1700.1/hold")
     assert (held.status, await held.json()) == (202, {"ok": True})
-    assert (await api.post("/api/calls/1700.1/hold")).status == 409
+    twice = await api.post("/api/calls/1700.1/hold")
+    assert (twice.status, await twice.json()) == (
+        409,
+        {"error": "call_conflict", "detail": "the call is already on hold"},
+    )
     assert (await api.post("/api/calls/1700.1/resume")).status == 202
     bad = await api.post("/api/calls/1700.1/transfer", {"mode": "blind", "to": "5551234"})
     assert bad.status == 422
+    answer = await bad.json()
+    assert (answer["error"], answer["fields"]) == ("invalid_body", ["to"])
+    assert answer["detail"].startswith("to: ")
     hostile = await api.post(
         "/api/calls/1700.1/transfer",
         {"mode": "blind", "to": {"kind": "number", "target": "1,Hangup()"}},
     )
-    assert (hostile.status, "error" in await hostile.json()) == (422, True)
+    assert (hostile.status, await hostile.json()) == (
+        422,
+        {
+            "error": "invalid_call_request",
+            "detail": "a number is 1-32 of 0-9 * # with an optional leading +",
+        },
+    )
     done = await api.post(
         "/api/calls/1700.1/transfer",
         {"mode": "blind", "to": {"kind": "number", "target": "5550100"}},

@@ -58,7 +58,10 @@ async def test_nothing_answers_without_a_session(running: Running) -> None:
         ):
             async with http.get(f"{running.base}{path}") as response:
                 assert response.status == 401, path
-                assert "error" in await _json(response)
+                assert await _json(response) == {
+                    "error": "not_logged_in",
+                    "detail": "not logged in",
+                }
         async with http.post(f"{running.base}/api/customers", json={"name": "X"}) as response:
             assert response.status == 401
 
@@ -139,15 +142,17 @@ async def test_wrap_up_validation(running: Running) -> None:
         csrf = await running.user(http, "ann", "agent", "agent1001")
         url = f"{running.base}/api/calls/W1/wrap-up"
         headers = {CSRF_HEADER: csrf}
-        for body in (
-            {"disposition": "no_such_code", "notes": ""},
-            {"disposition": "resolved", "notes": "x" * 4001},
-            {"disposition": "resolved", "notes": 42},
-            {"disposition": "resolved", "end": "yes"},
+        for body, field in (
+            ({"disposition": "no_such_code", "notes": ""}, "disposition"),
+            ({"disposition": "resolved", "notes": "x" * 4001}, "notes"),
+            ({"disposition": "resolved", "notes": 42}, "notes"),
+            ({"disposition": "resolved", "end": "yes"}, "end"),
         ):
             async with http.post(url, json=body, headers=headers) as response:
                 assert response.status == 422, body
-                assert "error" in await _json(response)
+                answer = await _json(response)
+                assert (answer["error"], answer["fields"]) == ("invalid_body", [field])
+                assert answer["detail"].startswith(f"{field}: ")
         async with http.post(
             f"{running.base}/api/calls/W2/wrap-up",
             json={"disposition": "resolved"},
@@ -239,7 +244,9 @@ async def test_customer_writes_that_are_refused(running: Running) -> None:
             headers=headers,
         ) as r:
             assert r.status == 422
-            assert "email" in (await _json(r))["error"]
+            answer = await _json(r)
+            assert answer["error"] == "invalid_body"
+            assert "email" in answer["detail"]
         async with http.post(
             f"{running.base}/api/customers", json={"name": 7}, headers=headers
         ) as r:
@@ -248,7 +255,9 @@ async def test_customer_writes_that_are_refused(running: Running) -> None:
             f"{running.base}/api/customers/C1001", json={"ref": "C9"}, headers=headers
         ) as r:
             assert r.status == 422
-            assert "ref" in (await _json(r))["error"]
+            answer = await _json(r)
+            assert (answer["error"], answer["fields"]) == ("invalid_body", ["ref"])
+            assert answer["detail"].startswith("ref: ")
         async with http.patch(
             f"{running.base}/api/customers/C1001", json={"email": "nope"}, headers=headers
         ) as r:

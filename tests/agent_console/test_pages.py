@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from agent_console.accounts import AccountStore
 from agent_console.auth import SESSION_COOKIE, add_auth_routes, security_middleware
+from agent_console.http import error_middleware
 from agent_console.pages import CSP, STATIC_DIR, add_page_routes, page_for_role, security_headers
 from crm_bridge.db import create_engine, migrate
 
@@ -39,7 +40,7 @@ async def client(tmp_path: Path) -> AsyncIterator[Client]:
     await accounts.add_user("ann", "ann-password", "agent", agent_id="agent1001")
     await accounts.add_user("sam", "sam-password", "supervisor")
     await accounts.add_user("ada", "ada-password", "admin")
-    app = web.Application(middlewares=[security_headers, security_middleware])
+    app = web.Application(middlewares=[security_headers, error_middleware, security_middleware])
     add_auth_routes(app, accounts)
     add_page_routes(app)
     app.router.add_post("/api/boom", _boom)

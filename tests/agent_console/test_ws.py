@@ -15,6 +15,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin
 
+from agent_console.http import error_middleware
 from agent_console.hub import CLOSE_SLOW_CONSUMER, Hub
 from agent_console.ws import CLOSE_BAD_JSON, CLOSE_POLICY, CLOSE_UNSUPPORTED, serve_websocket
 
@@ -28,7 +29,7 @@ class Console:
         self.hub = Hub(queue_size=queue_size)
         self.sndbuf = sndbuf
         self.state: dict[str, int] = {"sales": 0}
-        self.app = web.Application()
+        self.app = web.Application(middlewares=[error_middleware])
         self.app.router.add_get("/ws", self._handler)
 
     async def _handler(self, request: web.Request) -> web.WebSocketResponse:

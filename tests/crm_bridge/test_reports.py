@@ -19,6 +19,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from agent_console.http import error_middleware
 from crm_bridge.report_api import add_routes
 from crm_bridge.reports import (
     abandoned_report,
@@ -512,7 +513,7 @@ async def test_the_cli_prints_a_table_or_csv(
 
 async def test_the_http_api_gives_json_csv_and_422(engine: AsyncEngine) -> None:
     await store(engine, worked_example())
-    app = web.Application()
+    app = web.Application(middlewares=[error_middleware])  # as app.web builds it
     add_routes(app, engine, clock=lambda: NOW)
     query = {"from": iso(T0), "to": iso(T0 + 3600), "interval": "60"}
     async with TestClient(TestServer(app)) as client:
@@ -533,7 +534,12 @@ async def test_the_http_api_gives_json_csv_and_422(engine: AsyncEngine) -> None:
         for bad in ({"interval": "45"}, {"from": "soon"}, {"sl_threshold": "x"}):
             response = await client.get("/reports/queues", params={**query, **bad})
             assert response.status == 422
-            assert (await response.json())["error"] == "bad_parameter"
+            answer = await response.json()
+            assert answer["error"] == "bad_parameter"
+            assert next(iter(bad)) in answer["key"]
+            assert answer["key"] in answer["detail"]
         response = await client.get("/reports/abandoned")
         assert response.status == 422
-        assert (await response.json())["key"] == "from"
+        answer = await response.json()
+        assert (answer["error"], answer["key"]) == ("bad_parameter", "from")
+        assert "from" in answer["detail"]
