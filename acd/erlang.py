@@ -1,36 +1,25 @@
-"""Queueing theory and contact-center figures, as pure formulas.
+"""Queueing theory, as pure formulas (docs/kpi.md, "Queueing theory").
 
-Two families, both defined in ``shared/notes/kpi.md`` and nowhere else:
-
-* **Theory** for one queue, one skill, first-come-first-served, Poisson arrivals at rate
+* For one queue, one skill, first-come-first-served, Poisson arrivals at rate
   ``lam``, exponential handle times with mean ``aht``, ``n`` agents, offered load
   ``a = lam * aht`` Erlangs: Erlang B (by the recursion, which stays stable for hundreds of
   agents where the factorial formula overflows), Erlang C (probability of waiting, service
   level, ASA, occupancy) and Erlang A (the same with exponential patience: a birth-death chain
   solved numerically). The simulation harness (``acd.simulation``) and its tests check the
   routing engine against these.
-* **Figures** computed from counted totals of an interval (``IntervalTotals``): service level in
-  its four variants, abandon rate, AHT, ASA, occupancy. Live queue figures must use these so a
-  number on a wallboard can be recomputed from the interaction log.
 
-Arguments outside a formula's domain (``a >= n`` for Erlang C, negative counts) are the
-caller's mistake and raise ``ValueError``, like ``math.sqrt(-1)``; ratios over an empty
-interval (nothing offered, nothing answered) are 0.0 rather than an error, because a wallboard
-at 08:00 must show something.
+The figures counted from real calls (service level, ASA, AHT, abandon rate, occupancy) are not
+here but in ``cti.kpi``, their one home, which every role uses.
+
+Arguments outside a formula's domain (``a >= n`` for Erlang C, negative loads) are the
+caller's mistake and raise ``ValueError``, like ``math.sqrt(-1)``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
 
 __all__ = [
-    "IntervalTotals",
-    "SlVariant",
-    "abandon_rate",
-    "average_handle_time",
-    "average_speed_of_answer",
     "erlang_a_abandon_probability",
     "erlang_a_distribution",
     "erlang_a_wait_probability",
@@ -39,8 +28,6 @@ __all__ = [
     "erlang_c_asa",
     "erlang_c_occupancy",
     "erlang_c_service_level",
-    "occupancy",
-    "service_level",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -57,7 +44,7 @@ def _check_load(n: int, a: float) -> None:
 def erlang_b(n: int, a: float) -> float:
     """Blocking probability of ``n`` servers offered ``a`` Erlangs, no queue (Erlang B).
 
-    By the recursion B(0) = 1, B(k) = a*B(k-1) / (k + a*B(k-1)) of kpi.md.
+    By the recursion B(0) = 1, B(k) = a*B(k-1) / (k + a*B(k-1)) of docs/kpi.md.
     """
     _check_load(n, a)
     b = 1.0
@@ -111,9 +98,9 @@ def erlang_a_distribution(n: int, lam: float, aht: float, patience: float) -> li
     """Stationary distribution of the number of calls in system (Erlang A / M/M/n+M).
 
     State k has arrival rate ``lam`` and departure rate min(k, n)/aht + max(k - n, 0)/patience
-    (kpi.md). Returned as ``p[k]`` for k = 0 .. K, K large enough that the tail beyond is
+    (docs/kpi.md). Returned as ``p[k]`` for k = 0 .. K, K large enough that the tail beyond is
     negligible; the list sums to 1. With ``patience == aht`` every call in system leaves at
-    rate 1/aht, so this is Poisson(lam * aht): the self-check of kpi.md.
+    rate 1/aht, so this is Poisson(lam * aht): the self-check of docs/kpi.md.
     """
     if n < 1 or lam <= 0 or aht <= 0 or patience <= 0:
         raise ValueError(
@@ -159,87 +146,3 @@ def erlang_a_wait_probability(n: int, lam: float, aht: float, patience: float) -
     averages), i.e. has to wait at all."""
     p = erlang_a_distribution(n, lam, aht, patience)
     return math.fsum(p[n:])
-
-
-# ---------------------------------------------------------------------------------------------
-# Figures from counted totals
-
-SlVariant = Literal["abandons_ignored", "abandons_negative", "abandons_positive", "answered_only"]
-
-
-@dataclass(frozen=True)
-class IntervalTotals:
-    """What was counted for one queue over one interval (seconds for every duration).
-
-    ``answered``/``abandoned`` are outcomes of calls ``offered`` in the interval; the
-    ``*_within`` counts are those answered or abandoned within the service-level threshold.
-    Calls that left by overflow, voicemail or callback are in ``offered`` only (kpi.md).
-    """
-
-    offered: int = 0
-    answered: int = 0
-    abandoned: int = 0
-    answered_within: int = 0
-    abandoned_within: int = 0
-    answered_wait: float = 0.0  # total queue wait of answered calls
-    handled: int = 0  # calls whose handling (talk, hold, wrap-up) was counted below
-    talk: float = 0.0
-    hold: float = 0.0
-    after_call_work: float = 0.0
-    logged_in: float = 0.0  # agent-seconds logged in
-    not_ready: float = 0.0  # agent-seconds of that not ready (excluded from occupancy)
-
-    def __post_init__(self) -> None:
-        for name, value in vars(self).items():
-            if value < 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
-        if self.answered_within > self.answered or self.abandoned_within > self.abandoned:
-            raise ValueError("counts within the threshold exceed the totals")
-        if self.answered + self.abandoned > self.offered:
-            raise ValueError("more calls answered and abandoned than offered")
-
-
-def _ratio(num: float, den: float) -> float:
-    return num / den if den > 0 else 0.0
-
-
-def service_level(totals: IntervalTotals, variant: SlVariant = "abandons_ignored") -> float:
-    """Service level at the threshold the totals were counted with, by the named variant:
-
-    * ``abandons_ignored``: answered within / (offered - abandoned within)
-    * ``abandons_negative``: answered within / offered
-    * ``abandons_positive``: (answered within + abandoned within) / offered
-    * ``answered_only``: answered within / answered
-    """
-    t = totals
-    if variant == "abandons_ignored":
-        return _ratio(t.answered_within, t.offered - t.abandoned_within)
-    if variant == "abandons_negative":
-        return _ratio(t.answered_within, t.offered)
-    if variant == "abandons_positive":
-        return _ratio(t.answered_within + t.abandoned_within, t.offered)
-    if variant == "answered_only":
-        return _ratio(t.answered_within, t.answered)
-    raise ValueError(f"unknown service level variant {variant!r}")
-
-
-def abandon_rate(totals: IntervalTotals) -> float:
-    """Abandoned / offered (short abandons are not excluded here: count them out beforehand)."""
-    return _ratio(totals.abandoned, totals.offered)
-
-
-def average_handle_time(totals: IntervalTotals) -> float:
-    """(talk + hold + after-call work) / handled."""
-    return _ratio(totals.talk + totals.hold + totals.after_call_work, totals.handled)
-
-
-def average_speed_of_answer(totals: IntervalTotals) -> float:
-    """Total queue wait of answered calls / answered."""
-    return _ratio(totals.answered_wait, totals.answered)
-
-
-def occupancy(totals: IntervalTotals) -> float:
-    """Handle time / (handle time + available idle time), where available time is logged-in
-    time minus not-ready time; so handle time / (logged in - not ready)."""
-    handle = totals.talk + totals.hold + totals.after_call_work
-    return _ratio(handle, totals.logged_in - totals.not_ready)

@@ -2,8 +2,8 @@
 
 ``FiguresTracker`` is the pure accumulator the ACD service feeds: it reads no clock (every
 method takes the time), does no I/O and never rescans all calls or agents. Definitions are
-those of ``shared/notes/kpi.md`` (the same formulas as ``acd.erlang``); the rules kpi.md leaves
-open are decided here:
+those of docs/kpi.md, computed by ``cti.kpi`` (their one home); the rules kpi.md leaves open for
+a live tracker are decided here:
 
 * **Today** is the local calendar day in the tracker's ``timezone`` (an IANA name, so DST days
   of 23 or 25 hours are handled by ``zoneinfo``). The tracker holds one current day: the latest
@@ -19,13 +19,14 @@ open are decided here:
   and longest wait are not daily figures: such a call keeps waiting across midnight.
 * **Handle time** (``handled``) counts on the local day of its ``at`` (the end of wrap-up);
   a ``handled`` reported with a time on an earlier day than the current one is dropped.
-* **Within the threshold** means ``wait <= threshold`` ("answered within 20 s" includes 20.0).
-* **Short abandons**: an abandon after a wait ``< short_abandon`` seconds is counted in both
-  ``abandoned`` and ``short_abandoned``. The abandon rate excludes them from numerator and
-  denominator: ``(abandoned - short) / (offered - short)``; with ``short_abandon = 0`` it is
-  kpi.md's plain abandoned / offered. The four service-level variants use every abandon, as
-  kpi.md writes them.
-* **Empty denominators** give ``None`` (nothing to show), unlike ``acd.erlang`` which gives 0.0.
+* **Within the threshold** means ``wait <= threshold`` ("answered within 20 s" includes 20.0),
+  ``cti.kpi.within``.
+* **Short abandons** (``cti.kpi``): an abandon after a wait ``< short_abandon`` seconds is
+  counted in both ``abandoned`` and ``short_abandoned``. The abandon rate excludes them from
+  numerator and denominator: ``(abandoned - short) / (offered - short)``; with
+  ``short_abandon = 0`` it is kpi.md's plain abandoned / offered. The four service-level
+  variants use every abandon, as kpi.md writes them.
+* **Empty denominators** give ``None`` (nothing to show): ``cti.kpi``'s one rule.
 * **Unknown and repeated events**: ``answered``/``abandoned``/``left`` for a call id never
   entered (after a restart we may see only the end of a call) change nothing and add one to
   ``ignored``; a second outcome for a call already finished (answered twice, abandoned after
@@ -49,11 +50,11 @@ import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Literal, Protocol, get_args
+from typing import Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from acd.agent_state import AgentStatus
-from acd.erlang import SlVariant
+from cti import kpi
 from cti.errors import ConfigError
 
 __all__ = [
@@ -67,7 +68,7 @@ __all__ = [
 ]
 
 LeaveOutcome = Literal["overflow", "callback", "voicemail", "other"]
-SL_VARIANTS: tuple[str, ...] = get_args(SlVariant)
+SL_VARIANTS: tuple[str, ...] = kpi.SL_VARIANTS
 
 #: Agents who could take a call of the queue now or after the call in hand: everyone logged in
 #: and not "not ready". Used for the estimated wait.
@@ -172,10 +173,6 @@ class _Call:
     queue: str
     entered_at: float
     day: date | None  # the day it was offered; None for a restored call (never counted)
-
-
-def _ratio(num: float, den: float) -> float | None:
-    return num / den if den > 0 else None
 
 
 class FiguresTracker:
@@ -311,7 +308,7 @@ class FiguresTracker:
         d = q.daily
         d.answered += 1
         d.answered_wait += wait
-        if wait <= q.spec.threshold:
+        if kpi.within(wait, q.spec.threshold):
             d.answered_within += 1
 
     def abandoned(self, call_id: str, at: float) -> None:
@@ -322,9 +319,9 @@ class FiguresTracker:
         q, wait = found
         d = q.daily
         d.abandoned += 1
-        if wait <= q.spec.threshold:
+        if kpi.within(wait, q.spec.threshold):
             d.abandoned_within += 1
-        if wait < q.spec.short_abandon:
+        if kpi.is_short_abandon(wait, q.spec.short_abandon):
             d.short_abandoned += 1
 
     def left(self, call_id: str, at: float, outcome: LeaveOutcome) -> None:
@@ -395,13 +392,8 @@ class FiguresTracker:
         longest = max(0.0, now - q.heap[0][0]) if q.heap else 0.0
 
         d, spec = q.daily, q.spec
-        levels: dict[str, float | None] = {
-            "abandons_ignored": _ratio(d.answered_within, d.offered - d.abandoned_within),
-            "abandons_negative": _ratio(d.answered_within, d.offered),
-            "abandons_positive": _ratio(d.answered_within + d.abandoned_within, d.offered),
-            "answered_only": _ratio(d.answered_within, d.answered),
-        }
-        aht = _ratio(d.handle_time, d.handled)
+        levels = kpi.service_levels(d.offered, d.answered, d.answered_within, d.abandoned_within)
+        aht = kpi.average_handle_time(d.handle_time, d.handled)
         capable = sum(q.agents.get(s, 0) for s in CAPABLE_STATUSES)
         waiting = len(q.waiting)
         estimated = (
@@ -428,8 +420,8 @@ class FiguresTracker:
             sl_variant=spec.variant,
             sl_threshold=spec.threshold,
             sl_goal=spec.goal,
-            asa=_ratio(d.answered_wait, d.answered),
-            abandon_rate=_ratio(d.abandoned - d.short_abandoned, d.offered - d.short_abandoned),
+            asa=kpi.average_speed_of_answer(d.answered_wait, d.answered),
+            abandon_rate=kpi.abandon_rate(d.abandoned, d.offered, d.short_abandoned),
             aht=aht,
             estimated_wait=estimated,
             voicemail=d.voicemail,

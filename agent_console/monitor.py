@@ -2,12 +2,13 @@
 
 * ``RecentServiceLevel``: each queue's service level over the last 30 minutes (the ACD's own
   figures are per day). The window holds the queue visits that ENTERED the queue in the last
-  ``window`` seconds (kpi.md: offered = calls that entered the queue in the interval). A visit
+  ``window`` seconds (docs/kpi.md: offered = calls that entered the queue in the interval). A visit
   counts once its result against the threshold is known: answered or abandoned (within the
   threshold or not), left by overflow, or still waiting past the threshold (it can no longer
   be answered within it). A visit still waiting under the threshold is not counted yet: it
-  could go either way. The four variants are kpi.md's, computed on those visits; the queue's
-  configured one is shown. ``None`` when the denominator is 0 (nothing to say yet).
+  could go either way. The four variants are docs/kpi.md's, computed on those visits by
+  ``cti.kpi``; the queue's configured one is shown. ``None`` when the denominator is 0
+  (``cti.kpi``'s rule: nothing to say yet).
 * ``Alerts``: active alerts per (queue, kind), raised and cleared by evaluating the figures;
   only CHANGES are reported, so the monitor is told once, not every second.
 * ``AbandonedList``: today's abandoned callers not yet called back (newest first, bounded).
@@ -20,6 +21,8 @@ from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
+
+from cti import kpi
 
 __all__ = [
     "AbandonedCall",
@@ -82,37 +85,22 @@ class RecentServiceLevel:
         """Every variant's value, and how many visits counted."""
         q = self._queues.get(queue)
         if q is None:
-            return _variants(0, 0, 0, 0), 0
+            return kpi.service_levels(0, 0, 0, 0), 0
         self._expire(q, now)
         offered = answered = answered_within = abandoned_within = 0
         for v in q.visits:
             if v.outcome == "waiting":
-                if now - v.entered_at <= threshold:
+                if kpi.within(now - v.entered_at, threshold):
                     continue  # undecided
                 offered += 1
                 continue
             offered += 1
             if v.outcome == "answered":
                 answered += 1
-                answered_within += v.wait <= threshold
+                answered_within += kpi.within(v.wait, threshold)
             elif v.outcome == "abandoned":
-                abandoned_within += v.wait <= threshold
-        return _variants(offered, answered, answered_within, abandoned_within), offered
-
-
-def _ratio(num: float, den: float) -> float | None:
-    return num / den if den > 0 else None
-
-
-def _variants(
-    offered: int, answered: int, answered_within: int, abandoned_within: int
-) -> dict[str, float | None]:
-    return {
-        "abandons_ignored": _ratio(answered_within, offered - abandoned_within),
-        "abandons_negative": _ratio(answered_within, offered),
-        "abandons_positive": _ratio(answered_within + abandoned_within, offered),
-        "answered_only": _ratio(answered_within, answered),
-    }
+                abandoned_within += kpi.within(v.wait, threshold)
+        return kpi.service_levels(offered, answered, answered_within, abandoned_within), offered
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,11 +274,12 @@ class AgentDay:
         if self.not_ready_since is not None:
             not_ready += max(0.0, now - self.not_ready_since)
         handle = self.talk_seconds + self.hold_seconds + self.wrap_seconds
+        aht = kpi.average_handle_time(handle, self.handled)
         return {
             "answered": self.answered,
             "handled": self.handled,
             "talk_seconds": round(self.talk_seconds, 1),
-            "avg_handle_seconds": round(handle / self.handled, 1) if self.handled else None,
+            "avg_handle_seconds": round(aht, 1) if aht is not None else None,
             "not_ready_seconds": round(not_ready, 1),
             "dispositions_missing": len(self.undisposed),
         }

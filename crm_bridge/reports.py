@@ -1,6 +1,7 @@
 """Reports from the interaction log: queues per interval, agents per interval, abandoned calls.
 
-Every figure follows ``shared/notes/kpi.md`` and is computed from the store alone (timeline
+Every figure follows docs/kpi.md, is computed by ``cti.kpi`` (the formulas' one home) and is
+counted from the store alone (timeline
 events and interaction rows), on SQLite and PostgreSQL alike. The rules this module decides:
 
 - **Queue visits, not interaction rows.** An interaction row keeps only its final queue, so a
@@ -10,7 +11,7 @@ events and interaction rows), on SQLite and PostgreSQL alike. The rules this mod
   call overflowing A -> B is offered (and overflowed) in A, and offered again in B when it
   enters B. A visit with no outcome yet (still waiting, or lost) is offered and counted in
   ``unresolved``.
-- **Interval.** A visit belongs to the interval in which it was *queued* (kpi.md: offered =
+- **Interval.** A visit belongs to the interval in which it was *queued* (docs/kpi.md: offered =
   calls that entered the queue in the interval); its answer, wait, talk, hold and wrap-up are
   counted there too, even if they happen later. Intervals are 15/30/60 minutes or a day,
   aligned on the wall clock of ``tz`` (default UTC). ``--to`` given as a bare date includes
@@ -20,9 +21,9 @@ events and interaction rows), on SQLite and PostgreSQL alike. The rules this mod
   means ``wait <= t``.
 - **Short abandons** (``wait < short_abandon`` seconds; 0 = none) are taken OUT of offered and
   abandoned and shown only as ``short_abandoned``.
-- **Service level**: all four variants of kpi.md are given; ``service_level`` is the one
-  configured (default ``abandons_ignored``, threshold 20 s). A ratio with a zero denominator
-  is ``None``.
+- **Service level**: all four variants of docs/kpi.md are given; ``service_level`` is the
+  one configured (default ``abandons_ignored``, threshold 20 s). A ratio with a zero
+  denominator is ``None`` (``cti.kpi``'s rule; empty in CSV).
 - **Handle time of a call** = talk + hold (the ACD's ``ended`` event) + wrap-up, where the
   wrap-up is the agent's first ``on_call/on_hold -> wrap_up`` period after the answer, until
   the agent leaves ``wrap_up``; handled = answered. A wrap-up not ended yet is not counted.
@@ -58,7 +59,9 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_bridge.schema import Customer, CustomerPhone, Interaction, InteractionEvent
+from cti import kpi
 from cti.errors import ConfigError
+from cti.kpi import service_levels
 from ivr.services import normalise_phone
 
 __all__ = [
@@ -78,7 +81,7 @@ __all__ = [
     "service_levels",
 ]
 
-SL_VARIANTS = ("abandons_ignored", "abandons_negative", "abandons_positive", "answered_only")
+SL_VARIANTS: tuple[str, ...] = kpi.SL_VARIANTS
 Interval = int | Literal["day"]
 _IDLE = frozenset({"ready", "reserved", "ringing"})
 _WRAP_LOOKAHEAD = 2 * 86400.0
@@ -94,7 +97,7 @@ class ReportParams:
     queue: str | None = None
     agent: str | None = None
     sl_threshold: float = 20.0
-    sl_variant: str = "abandons_ignored"
+    sl_variant: str = kpi.DEFAULT_SL_VARIANT
     short_abandon: float = 0.0
 
 
@@ -160,7 +163,7 @@ def parse_params(
         chosen = int(interval)
     else:
         raise _bad("interval", f"expected 15, 30, 60 or day, got {interval!r}")
-    variant = sl_variant or "abandons_ignored"
+    variant = sl_variant or kpi.DEFAULT_SL_VARIANT
     if variant not in SL_VARIANTS:
         raise _bad("sl_variant", f"expected one of {', '.join(SL_VARIANTS)}, got {variant!r}")
     return ReportParams(
@@ -197,22 +200,6 @@ def _boundaries(params: ReportParams) -> list[float]:
 
 def _label(ts: float, tz: ZoneInfo) -> str:
     return datetime.fromtimestamp(ts, tz).isoformat()
-
-
-def _ratio(num: float, den: float) -> float | None:
-    return num / den if den else None
-
-
-def service_levels(
-    offered: int, answered: int, answered_within: int, abandoned_within: int
-) -> dict[str, float | None]:
-    """The four service-level variants of kpi.md."""
-    return {
-        "abandons_ignored": _ratio(answered_within, offered - abandoned_within),
-        "abandons_negative": _ratio(answered_within, offered),
-        "abandons_positive": _ratio(answered_within + abandoned_within, offered),
-        "answered_only": _ratio(answered_within, answered),
-    }
 
 
 # --- queue report -------------------------------------------------------------------------
@@ -344,7 +331,7 @@ def compute_queue_rows(visits: Sequence[_Visit], params: ReportParams) -> list[Q
                 _label(bounds[i], params.tz), _label(bounds[i + 1], params.tz), v.queue
             )
         wait = v.wait or 0.0
-        if v.outcome == "abandoned" and wait < params.short_abandon:
+        if v.outcome == "abandoned" and kpi.is_short_abandon(wait, params.short_abandon):
             row.short_abandoned += 1
             continue
         row.offered += 1
@@ -354,14 +341,14 @@ def compute_queue_rows(visits: Sequence[_Visit], params: ReportParams) -> list[Q
         row.longest_wait = max(row.longest_wait, wait)
         if v.outcome == "answered":
             row.answered += 1
-            row.answered_within += wait <= t
+            row.answered_within += kpi.within(wait, t)
             row.answer_wait += wait
             row.talk += v.talk
             row.hold += v.hold
             row.wrap += v.wrap
         elif v.outcome == "abandoned":
             row.abandoned += 1
-            row.abandoned_within += wait <= t
+            row.abandoned_within += kpi.within(wait, t)
         else:
             row.overflowed += 1
     for row in rows.values():
@@ -374,9 +361,10 @@ def compute_queue_rows(visits: Sequence[_Visit], params: ReportParams) -> list[Q
         row.sl_abandons_negative = levels["abandons_negative"]
         row.sl_abandons_positive = levels["abandons_positive"]
         row.sl_answered_only = levels["answered_only"]
-        row.abandon_rate = _ratio(row.abandoned, row.offered)
-        row.asa = _ratio(row.answer_wait, row.answered)
-        row.aht = _ratio(row.talk + row.hold + row.wrap, row.answered)
+        # Short abandons are already out of offered and abandoned (module docstring).
+        row.abandon_rate = kpi.abandon_rate(row.abandoned, row.offered)
+        row.asa = kpi.average_speed_of_answer(row.answer_wait, row.answered)
+        row.aht = kpi.average_handle_time(row.talk + row.hold + row.wrap, row.answered)
     return [rows[k] for k in sorted(rows)]
 
 
@@ -504,7 +492,7 @@ def compute_agent_rows(
         if (params.agent is None or agent == params.agent) and params.start <= at < params.end:
             row_for(bisect_right(bounds, at) - 1, agent).calls += 1
     for row in rows.values():
-        row.occupancy = _ratio(row.handle, row.handle + row.available)
+        row.occupancy = kpi.occupancy(row.handle, row.available)
     return [rows[k] for k in sorted(rows)]
 
 
@@ -523,7 +511,7 @@ def total_agents(rows: Sequence[AgentRow]) -> AgentRow:
         total.logged_in += row.logged_in
         for reason, seconds in row.not_ready.items():
             total.not_ready[reason] = total.not_ready.get(reason, 0.0) + seconds
-    total.occupancy = _ratio(total.handle, total.handle + total.available)
+    total.occupancy = kpi.occupancy(total.handle, total.available)
     return total
 
 

@@ -1,5 +1,5 @@
-"""Queueing formulas against known values and their own identities, and the KPI formulas
-against the worked example of shared/notes/kpi.md."""
+"""Queueing formulas against known values and their own identities (docs/kpi.md). The KPI
+formulas counted from calls are tested in tests/cti/test_kpi.py."""
 
 from __future__ import annotations
 
@@ -10,10 +10,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from acd.erlang import (
-    IntervalTotals,
-    abandon_rate,
-    average_handle_time,
-    average_speed_of_answer,
     erlang_a_abandon_probability,
     erlang_a_distribution,
     erlang_a_wait_probability,
@@ -22,8 +18,6 @@ from acd.erlang import (
     erlang_c_asa,
     erlang_c_occupancy,
     erlang_c_service_level,
-    occupancy,
-    service_level,
 )
 
 # ----------------------------------------------------------------------------- Erlang B / C
@@ -130,55 +124,3 @@ def test_erlang_a_rejects_nonsense() -> None:
         erlang_a_distribution(0, 1.0, 1.0, 1.0)
     with pytest.raises(ValueError):
         erlang_a_distribution(3, 1.0, 1.0, 0.0)
-
-
-# ----------------------------------------------------------------------------- KPI formulas
-
-WORKED_EXAMPLE = IntervalTotals(
-    offered=100,
-    answered=80,
-    abandoned=20,
-    answered_within=70,
-    abandoned_within=10,
-    answered_wait=1400.0,
-    handled=80,
-    talk=24_000.0,
-    hold=1_600.0,
-    after_call_work=4_000.0,
-    logged_in=10 * 3600.0,
-    not_ready=2000.0,
-)
-
-
-def test_worked_example_of_kpi_md() -> None:
-    t = WORKED_EXAMPLE
-    assert service_level(t, "abandons_ignored") == pytest.approx(0.7778, abs=5e-5)
-    assert service_level(t) == service_level(t, "abandons_ignored")  # the product's default
-    assert service_level(t, "abandons_negative") == pytest.approx(0.70)
-    assert service_level(t, "abandons_positive") == pytest.approx(0.80)
-    assert service_level(t, "answered_only") == pytest.approx(0.875)
-    assert abandon_rate(t) == pytest.approx(0.20)
-    assert average_handle_time(t) == pytest.approx(370.0)
-    assert average_speed_of_answer(t) == pytest.approx(17.5)
-    assert occupancy(t) == pytest.approx(0.8706, abs=5e-5)
-
-
-def test_an_empty_interval_shows_zeros() -> None:
-    empty = IntervalTotals()
-    for variant in ("abandons_ignored", "abandons_negative", "abandons_positive", "answered_only"):
-        assert service_level(empty, variant) == 0.0
-    assert abandon_rate(empty) == 0.0
-    assert average_handle_time(empty) == 0.0
-    assert average_speed_of_answer(empty) == 0.0
-    assert occupancy(empty) == 0.0
-
-
-def test_inconsistent_totals_are_refused() -> None:
-    with pytest.raises(ValueError, match="answered_wait"):
-        IntervalTotals(offered=1, answered=1, answered_wait=-1.0)
-    with pytest.raises(ValueError, match="exceed"):
-        IntervalTotals(offered=5, answered=2, answered_within=3)
-    with pytest.raises(ValueError, match="than offered"):
-        IntervalTotals(offered=2, answered=2, abandoned=1)
-    with pytest.raises(ValueError, match="unknown"):
-        service_level(WORKED_EXAMPLE, "bogus")  # type: ignore[arg-type]  # a wrong name on purpose

@@ -14,13 +14,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acd.erlang import (
-    IntervalTotals,
-    abandon_rate,
-    average_handle_time,
-    average_speed_of_answer,
-    service_level,
-)
 from acd.figures import SL_VARIANTS, FiguresTracker, LeaveOutcome, QueueStats, SlSpec
 from cti.errors import ConfigError
 
@@ -434,23 +427,21 @@ def naive(events: list[Ev], queue: str, now: float) -> dict[str, object]:
     abd = [w for o, w in outs if o == "abandoned"]
     waiting = [entered for c, (entered, _) in mine.items() if c not in end]
     short = sum(w < spec.short_abandon for w in abd)
-    totals = IntervalTotals(
-        offered=len(today_calls),
-        answered=len(ans),
-        abandoned=len(abd),
-        answered_within=sum(w <= spec.threshold for w in ans),
-        abandoned_within=sum(w <= spec.threshold for w in abd),
-        answered_wait=sum(ans),
-        handled=len(handled),
-        talk=sum(handled),
-    )
+    offered, answered, abandoned = len(today_calls), len(ans), len(abd)
+    a_within = sum(w <= spec.threshold for w in ans)
+    x_within = sum(w <= spec.threshold for w in abd)
+
+    # Plain division written out here, independent of cti.kpi: no data is None.
+    def div(num: float, den: float) -> float | None:
+        return num / den if den > 0 else None
+
     serving = [s for qs, s in agents.values() if queue in qs and s != "logged_out"]
     capable = sum(s != "not_ready" for s in serving)
-    aht = average_handle_time(totals) if handled else 180.0
+    aht = sum(handled) / len(handled) if handled else 180.0
     return {
-        "offered": totals.offered,
-        "answered": totals.answered,
-        "abandoned": totals.abandoned,
+        "offered": offered,
+        "answered": answered,
+        "abandoned": abandoned,
         "short_abandoned": short,
         "overflowed": sum(o == "overflow" for o, _ in outs),
         "callbacks": sum(o == "callback" for o, _ in outs),
@@ -459,18 +450,14 @@ def naive(events: list[Ev], queue: str, now: float) -> dict[str, object]:
         "longest_wait": now - min(waiting) if waiting else 0.0,
         "agents": {s: serving.count(s) for s in STATUSES if s != "logged_out"},
         "service_levels": {
-            v: service_level(totals, v)  # type: ignore[arg-type]  # v is one of SL_VARIANTS
-            for v in SL_VARIANTS
+            "abandons_ignored": div(a_within, offered - x_within),
+            "abandons_negative": div(a_within, offered),
+            "abandons_positive": div(a_within + x_within, offered),
+            "answered_only": div(a_within, answered),
         },
-        "asa": average_speed_of_answer(totals) if ans else None,
-        "abandon_rate": (
-            abandon_rate(
-                IntervalTotals(offered=totals.offered - short, abandoned=totals.abandoned - short)
-            )
-            if totals.offered > short
-            else None
-        ),
-        "aht": average_handle_time(totals) if handled else None,
+        "asa": div(sum(ans), answered),
+        "abandon_rate": div(abandoned - short, offered - short),
+        "aht": div(sum(handled), len(handled)),
         "estimated_wait": (len(waiting) + 1) * aht / capable if capable else None,
     }
 
@@ -480,8 +467,7 @@ def figures_of(s: QueueStats) -> dict[str, object]:
     names += ["voicemail", "waiting", "longest_wait", "agents", "asa", "abandon_rate", "aht"]
     names += ["estimated_wait"]
     got: dict[str, object] = {n: getattr(s, n) for n in names}
-    # An empty denominator is None here and 0.0 in acd.erlang: compare on acd.erlang's terms.
-    got["service_levels"] = {v: x or 0.0 for v, x in s.service_levels.items()}
+    got["service_levels"] = dict(s.service_levels)
     return got
 
 
