@@ -212,9 +212,11 @@ class AcdFeed:
     async def reconcile(self, client: AmiClient | None = None) -> None:
         """Compare with Asterisk's channels and repair (a resync hook, and periodic)."""
         ami = client or self._ami
+        # Events handled while the list is read are newer than it (acd.reconcile).
+        taken_at = self._service.clock()
         views = await list_channels(ami)
         self.reconciliations += 1
-        self._service.reconcile(views)
+        self._service.reconcile(views, taken_at=taken_at)
 
     async def run_periodic(self, every: float) -> None:
         while True:

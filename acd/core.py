@@ -58,6 +58,9 @@ class AcdCore:
         self._specs: Mapping[str, QueueSpec] = config.queue_specs()
         self.calls: dict[str, AcdCall] = {}
         self._legs: dict[str, str] = {}  # agent leg Uniqueid -> call_id
+        # Channels whose Hangup the ACD saw (Uniqueid -> when), oldest first: a channel list
+        # taken before a hang-up must not bring the call back (acd.reconcile).
+        self._ended: dict[str, float] = {}
         self.agents: dict[str, AgentRuntime] = {
             agent_id: AgentRuntime(agent, AgentState(agent_id))
             for agent_id, agent in config.agents.items()
@@ -171,6 +174,7 @@ class AcdCore:
 
     def _add(self, call: AcdCall, now: float, *, restored: bool) -> None:
         self.calls[call.call_id] = call
+        call.changed_at = now
         call.visit = self._new_visit(call, now, restored=restored)
         self._publish(
             CallQueued(
@@ -202,7 +206,7 @@ class AcdCore:
         now = self._clock()
         agent = self.agents[call.agent_id]
         self._legs.pop(call.agent_leg, None)
-        call.move(CallEvent.OFFER_FAILED)
+        call.move(CallEvent.OFFER_FAILED, now)
         call.agent_id = None
         call.agent_leg = ""
         agent.call_id = None

@@ -70,7 +70,7 @@ class Delivery(AcdCore):
         self._apply(agent, AgentEvent.OFFER, now)
         agent.last_offer = next(self._offer_seq)
         agent.call_id = call.call_id
-        call.move(CallEvent.OFFER)
+        call.move(CallEvent.OFFER, now)
         call.agent_id = agent.agent_id
         call.offered_at = now
         endpoint = agent.endpoint or agent.config.endpoint
@@ -146,7 +146,7 @@ class Delivery(AcdCore):
             and call.agent_id == agent.agent_id
             and call.state == "offered"
         ):
-            call.move(CallEvent.OFFER_FAILED)
+            call.move(CallEvent.OFFER_FAILED, now)
             call.agent_id = None
             call.retry_at = now + self._retry_delay
             self._publish(CallRequeued(call.call_id, call.queue, agent.agent_id, why, now))

@@ -54,7 +54,7 @@ class PbxFeedback(AcdCore):
             return
         now = self._clock()
         agent = self.agents[call.agent_id]
-        call.move(CallEvent.ANSWER)
+        call.move(CallEvent.ANSWER, now)
         call.answered_at = now
         agent.calls_today += 1
         if agent.status in (AgentStatus.RESERVED, AgentStatus.RINGING):
@@ -102,10 +102,12 @@ class PbxFeedback(AcdCore):
 
     def hangup(self, uniqueid: str) -> None:
         """A channel is gone: the caller's (abandon or end of call) or an agent leg."""
+        now = self._clock()
+        if uniqueid:
+            self._ended[uniqueid] = now
         call = self._call_by_channel(uniqueid)
         if call is None:
             return
-        now = self._clock()
         caller_side = call.kind == "voice" and uniqueid == call.call_id
         if call.state == "connected":
             self._end(call, now)
@@ -170,7 +172,7 @@ class PbxFeedback(AcdCore):
                 call.attempts,
                 call.last_status or "no answer",
             )
-            call.move(CallEvent.HANGUP)
+            call.move(CallEvent.HANGUP, now)
             self._store.finish_callback(call.call_id, failed=callback_record(call))
             self._publish(
                 CallbackFailed(
@@ -179,7 +181,7 @@ class PbxFeedback(AcdCore):
             )
             return
         # Try again later, keeping the place in line.
-        call.move(CallEvent.RETRY)
+        call.move(CallEvent.RETRY, now)
         call.agent_id = None
         call.agent_leg = ""
         call.retry_at = now + policy.retry_after

@@ -17,9 +17,10 @@ calls and agents, and the time, it returns the repairs to make, in order. ``Reco
 3. Agents tied to a call that no longer exists are freed.
 
 Live events win over the snapshot: listing the channels takes a few AMI round trips, and a
-caller may hang up meanwhile (the Hangup is handled at once; the list still shows the channel).
-The service keeps the channels whose hang-up it saw (``ended``); the plan never adopts or
-connects one of them, whatever the snapshot says.
+caller may hang up meanwhile (the Hangup is handled at once; the list still shows the channel
+bridged to the agent). So the plan never adopts or connects a channel whose hang-up the service
+saw (``ended``), and leaves alone every call and agent the service changed since the list was
+asked for (``taken_at``): what the event stream said after the snapshot is newer than it.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ _log = logging.getLogger("acd.service")
 OFFER_GRACE = 5.0
 #: A callback's agent leg exists only once it was originated: give the originate this long.
 CALLBACK_GRACE = 10.0
+#: How long a hang-up is remembered against channel lists taken before it.
+ENDED_MEMORY = 120.0
 
 RepairKind = Literal[
     "call adopted",
@@ -79,6 +82,7 @@ class CallFacts:
     agent_id: str | None = None
     agent_leg: str = ""
     offered_at: float = 0.0
+    changed_at: float = 0.0  # the last change the service made (a live event, a repair)
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,7 @@ class AgentFacts:
     agent_id: str
     status: AgentStatus
     call_id: str | None = None
+    since: float = 0.0  # when the agent's state last changed
 
 
 @dataclass(frozen=True)
@@ -105,12 +110,21 @@ def plan_repairs(
     queues: Collection[str],
     now: float,
     ended: Collection[str] = (),
+    taken_at: float | None = None,
 ) -> list[Repair]:
     """The repairs that make ``calls`` and ``agents`` agree with ``views`` (see the module's
-    docstring). ``ended``: channels whose hang-up the ACD already saw (never adopted)."""
+    docstring). ``ended``: channels whose hang-up the service already saw; ``taken_at``: when
+    the channel list was asked for (None: it is newer than anything the service knows)."""
     views = [v for v in views if v.uniqueid not in ended]
-    mine = dict(calls)  # the plan's own view, updated as each repair would change it
-    staff = dict(agents)
+    # Newer than the snapshot: the event stream won, the snapshot has nothing to say on them.
+    live = (
+        set()
+        if taken_at is None
+        else {c.call_id for c in calls.values() if c.changed_at >= taken_at}
+        | {a.agent_id for a in agents.values() if a.since >= taken_at}
+    )
+    mine = {key: call for key, call in calls.items() if key not in live}
+    staff = {key: agent for key, agent in agents.items() if key not in live}
     plan: list[Repair] = []
     present = {view.uniqueid for view in views}
     bridges: dict[str, list[ChannelView]] = {}
@@ -127,6 +141,8 @@ def plan_repairs(
         if view.context not in (WAIT_CONTEXT, DELIVER_CONTEXT) or view.waiting is None:
             continue
         if view.waiting.queue not in queues:
+            continue
+        if view.uniqueid in live:
             continue
         call = mine.get(view.uniqueid)
         if call is None:
@@ -209,7 +225,8 @@ def plan_repairs(
     for agent in staff.values():
         if agent.status not in BUSY:
             continue
-        held = mine.get(agent.call_id or "")
+        key = agent.call_id or ""
+        held = calls.get(key) if key in live else mine.get(key)
         if held is not None and held.agent_id == agent.agent_id:
             continue
         plan.append(Repair("agent freed", "", agent.agent_id, f"was {agent.status.value}"))
@@ -217,25 +234,38 @@ def plan_repairs(
 
 
 class Reconciliation(AcdCore):
-    def reconcile(self, channels: Iterable[ChannelView]) -> list[AcdRepaired]:
+    def reconcile(
+        self, channels: Iterable[ChannelView], *, taken_at: float | None = None
+    ) -> list[AcdRepaired]:
         """Make the ACD agree with Asterisk's channels; returns (and publishes) what was
-        repaired."""
+        repaired. ``taken_at``: the service's clock when the channel list was asked for."""
         now = self._clock()
         calls = {
-            c.call_id: CallFacts(c.call_id, c.kind, c.state, c.agent_id, c.agent_leg, c.offered_at)
+            c.call_id: CallFacts(
+                c.call_id, c.kind, c.state, c.agent_id, c.agent_leg, c.offered_at, c.changed_at
+            )
             for c in self.calls.values()
         }
         agents = {
-            a.agent_id: AgentFacts(a.agent_id, a.status, a.call_id) for a in self.agents.values()
+            a.agent_id: AgentFacts(a.agent_id, a.status, a.call_id, a.state.since)
+            for a in self.agents.values()
         }
         views = list(channels)
-        plan = plan_repairs(views, calls, agents, self._specs.keys(), now, self._ended_channels())
+        plan = plan_repairs(
+            views, calls, agents, self._specs.keys(), now, self._ended_channels(now), taken_at
+        )
         repairs = [self._repair(step, now) for step in plan]
         self.kick()
         return repairs
 
-    def _ended_channels(self) -> Collection[str]:
-        return ()
+    def _ended_channels(self, now: float) -> Collection[str]:
+        """The hang-ups seen lately (older ones forgotten: no channel list takes that long)."""
+        while self._ended:
+            oldest, at = next(iter(self._ended.items()))
+            if now - at <= ENDED_MEMORY:
+                break
+            del self._ended[oldest]
+        return self._ended.keys()
 
     def _repair(self, step: Repair, now: float) -> AcdRepaired:
         call = self.calls.get(step.call_id)
@@ -258,7 +288,7 @@ class Reconciliation(AcdCore):
             assert call is not None
             assert agent is not None
             self._attach(call, agent, now)
-            call.move(CallEvent.FOUND_CONNECTED)
+            call.move(CallEvent.FOUND_CONNECTED, now)
             if step.kind == "call on agent found":
                 call.answered_at = call.answered_at or now
                 self.figures.answered(call.visit, now)
@@ -271,12 +301,12 @@ class Reconciliation(AcdCore):
             assert call is not None
             assert agent is not None
             self._attach(call, agent, now)
-            call.move(CallEvent.FOUND_RINGING)
+            call.move(CallEvent.FOUND_RINGING, now)
             call.offered_at = now
             self._resync_agent(agent, AgentStatus.RINGING, now)
         elif step.kind == "lost offer withdrawn":
             assert call is not None
-            call.move(CallEvent.WITHDRAW)
+            call.move(CallEvent.WITHDRAW, now)
             call.agent_id = None
             self._legs.pop(call.agent_leg, None)
             call.agent_leg = ""
@@ -288,7 +318,7 @@ class Reconciliation(AcdCore):
             self._figures_changed()
             if call.kind == "callback":
                 self._remove(call)
-                call.move(CallEvent.RETRY)
+                call.move(CallEvent.RETRY, now)
                 call.agent_id = None
                 call.agent_leg = ""
                 self.calls[call.call_id] = call

@@ -57,10 +57,16 @@ class AcdCall:
     last_status: str = ""
     data: dict[str, str] = field(default_factory=dict)
     visit: str = ""  # the figures' id for this queue visit
+    #: when the ACD last changed the call (a live event, a repair): a reconciliation whose
+    #: channel list is older leaves it alone (live events win)
+    changed_at: float = 0.0
 
-    def move(self, event: CallEvent) -> CallState:
-        """Apply one lifecycle event (``IllegalCallTransition`` if the state refuses it)."""
+    def move(self, event: CallEvent, at: float | None = None) -> CallState:
+        """Apply one lifecycle event (``IllegalCallTransition`` if the state refuses it);
+        ``at``: when (stamped as ``changed_at``)."""
         self.state = call_transition(self.state, event, self.call_id)
+        if at is not None:
+            self.changed_at = at
         return self.state
 
     def waiting_call(self) -> WaitingCall:

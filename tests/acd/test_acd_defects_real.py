@@ -10,8 +10,12 @@ import pytest
 from support.acd_world import acd_world
 from support.pbx import PbxHandle
 
+import acd.asterisk as acd_asterisk
 from acd.agent_state import AgentStatus
-from acd.events import CallAnswered, CallOffered, CallQueued, CallRequeued
+from acd.asterisk import list_channels
+from acd.events import AcdRepaired, CallAnswered, CallEnded, CallOffered, CallQueued, CallRequeued
+from acd.runtime import ChannelView
+from cti.ami import AmiClient
 
 pytestmark = pytest.mark.pbx
 
@@ -52,3 +56,41 @@ async def test_a_dial_that_fails_at_once_offers_the_call_to_the_next_agent(
         assert world.bus.of_type(CallQueued, mark) == [call]
         offers = [(o.call_id, o.agent_id) for o in world.bus.of_type(CallOffered, mark)]
         assert offers == [(call.call_id, "agent1001"), (call.call_id, "agent1002")]
+
+
+async def test_a_reconcile_racing_a_hang_up_does_not_adopt_the_ended_call(
+    pbx: PbxHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with acd_world(pbx, tmp_path) as world:
+        world.phone("agent1001", talk_ms=None)  # talks until the caller leaves
+        await world.ready("agent1001")
+        mark = world.bus.mark()
+        world.caller("8101", hold_ms=6000)
+        call = await world.queued("sales", mark)
+        await world.bus.wait_for(
+            CallAnswered, lambda e: e.call_id == call.call_id, since=mark, within=15
+        )
+        acd = world.server.acd
+        assert acd is not None
+        listed: list[ChannelView] = []
+
+        async def list_then_hang_up(ami: AmiClient) -> list[ChannelView]:
+            # The channel list is taken while the call is up; the caller leaves before the
+            # reconciliation applies it (15 ms after, in the field; here the whole call end).
+            views = await list_channels(ami)
+            listed.extend(views)
+            await world.bus.wait_for(
+                CallEnded, lambda e: e.call_id == call.call_id, since=mark, within=15
+            )
+            return views
+
+        monkeypatch.setattr(acd_asterisk, "list_channels", list_then_hang_up)
+        await acd.feed.reconcile()
+        assert any(v.uniqueid == call.call_id and v.bridge_id for v in listed)
+        # Live events win: the ended call is not adopted again, and the agent is not put
+        # back on a call that has no channel.
+        adopted = [r for r in world.bus.of_type(AcdRepaired, mark) if r.call_id == call.call_id]
+        assert adopted == []
+        assert call.call_id not in acd.service.calls
+        assert world.status("agent1001") in (AgentStatus.WRAP_UP, AgentStatus.READY)
+        assert acd.service.agents["agent1001"].call_id is None

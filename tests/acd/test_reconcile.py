@@ -96,3 +96,39 @@ def test_gone_calls_are_removed_and_their_agents_freed() -> None:
     ]
     assert plan[0].detail == "connected"
     assert plan[-1].detail == "was on_hold"
+
+
+def test_a_channel_whose_hang_up_was_seen_is_never_adopted() -> None:
+    # Listed while bridged with agent a1; its Hangup was handled before the plan ran.
+    caller = waiting("c1", DELIVER_CONTEXT, agent_id="a1", bridge_id="b1")
+    leg = ChannelView("leg1", "PJSIP/a1-01", "from-internal", bridge_id="b1")
+    agents = {"a1": AgentFacts("a1", AgentStatus.WRAP_UP, None, since=NOW - 0.1)}
+    assert plan_repairs([caller, leg], {}, agents, QUEUES, NOW, ended={"c1"}) == []
+    # Without it (the old behaviour) the ended call came back and a1 went on call.
+    plan = plan_repairs([caller, leg], {}, agents, QUEUES, NOW)
+    assert kinds(plan) == [("call adopted", "c1", ""), ("call on agent found", "c1", "a1")]
+
+
+def test_calls_and_agents_changed_after_the_list_was_taken_are_left_alone() -> None:
+    taken = NOW - 1.0
+    calls = {
+        # Entered while the list was read: not in it, yet not lost.
+        "c2": CallFacts("c2", "voice", CallState.WAITING, changed_at=NOW - 0.5),
+        # Its offer failed after the list showed it dialing: not "ringing agent found".
+        "c3": CallFacts("c3", "voice", CallState.WAITING, changed_at=NOW - 0.2),
+        # Older than the list and gone from it: lost.
+        "c4": CallFacts("c4", "voice", CallState.WAITING, changed_at=taken - 5),
+        # Answered by a2 after the list was taken (offered long ago).
+        "c5": CallFacts(
+            "c5", "voice", CallState.CONNECTED, "a2", "leg5", offered_at=NOW - 9, changed_at=NOW
+        ),
+    }
+    agents = {
+        "a1": AgentFacts("a1", AgentStatus.NOT_READY, since=NOW - 0.2),
+        "a2": AgentFacts("a2", AgentStatus.ON_CALL, "c5", since=NOW),
+        "a3": AgentFacts("a3", AgentStatus.ON_CALL, "c9", since=taken - 5),
+    }
+    dialing = waiting("c3", DELIVER_CONTEXT, agent_id="a1", application="Dial")
+    back = waiting("c5")  # the list still showed c5 back in the wait loop
+    plan = plan_repairs([dialing, back], calls, agents, QUEUES, NOW, taken_at=taken)
+    assert kinds(plan) == [("lost call removed", "c4", ""), ("agent freed", "", "a3")]
