@@ -9,7 +9,7 @@ What applies at once, to the next routing decision:
 - agents added (logged out until they log in), agents changed (skills, queues, name, wrap-up,
   endpoint for their next log-in), agents removed while logged out;
 - queue settings (skills, strategy, relaxation, overflow, ring time, wrap-up, announcements,
-  callback offers), not-ready reasons, callback policy, fallback and reconcile intervals.
+  callback offers), not-ready reasons, callback policy, the fallback interval.
 
 What is refused, the running configuration kept and the answer saying why:
 
@@ -17,7 +17,8 @@ What is refused, the running configuration kept and the answer saying why:
   file no longer lists but who keeps taking calls would surprise more than a refusal; log
   them out, then reload);
 - adding or removing a queue, changing a queue's service level, or the time zone: the live
-  figures keep one running day per queue in that zone; those need a restart.
+  figures keep one running day per queue in that zone; those need a restart. So does
+  ``reconcile_every``: the periodic reconciliation took its interval at start.
 
 The routing engine reads queue specs from a cache the ACD keeps beside ``config`` (see
 ``_refresh_specs``); everything else is read from ``service.config`` and each agent's
@@ -85,6 +86,11 @@ def plan_reconfigure(
         refused.append(
             f"timezone {running.timezone} -> {new.timezone} needs a restart "
             "(the live figures count days in it)"
+        )
+    if new.reconcile_every != running.reconcile_every:
+        refused.append(
+            f"reconcile_every {running.reconcile_every:g} -> {new.reconcile_every:g} needs a "
+            "restart (the periodic reconciliation took its interval at start)"
         )
     added_queues = sorted(set(new.queues) - set(running.queues))
     removed_queues = sorted(set(running.queues) - set(new.queues))

@@ -41,12 +41,14 @@ from agent_console.hub import Hub
 from agent_console.live import ConsoleLive
 from agent_console.screenpop import ScreenPops
 from app.catalogue import CATALOGUE
+from app.config_reload import ConfigReloader
 from app.diagnostics import line_check
 from app.queue_summary import QueueSummaryFeed
 from app.settings import Settings
 from app.web import ConsoleWeb, build_web_app
 from app.wiring import (
     AcdParts,
+    acd_config_path,
     build_acd,
     build_ivr,
     console_config_path,
@@ -263,6 +265,13 @@ class Server:
                 "store (crm.enabled is false): listen on 127.0.0.1 or enable the store"
             )
 
+        # acd.yaml and console.yaml reload live (SIGHUP, POST /admin/config/reload).
+        self.config_reloader = ConfigReloader(
+            acd=self.acd.service if self.acd is not None else None,
+            acd_file=acd_config_path(settings) if self.acd is not None else None,
+            console_file=self._console_file,
+            set_console=self._set_console_config,
+        )
         self._started_at = clock()
         self.registry = build_registry(
             {
@@ -434,6 +443,9 @@ class Server:
     def _console_config(self) -> ConsoleConfig:
         return self.console_config or ConsoleConfig()
 
+    def _set_console_config(self, config: ConsoleConfig) -> None:
+        self.console_config = config
+
     def reload_console(self) -> dict[str, object]:
         """Re-read the console file; an invalid one leaves the running one in place."""
         try:
@@ -472,7 +484,8 @@ class Server:
                         "flows": sorted(ivr.current.flows),
                         "routes": ivr.current.routes,
                     },
-                    "acd": lambda: self.acd.config if self.acd is not None else None,
+                    # the service's: a reload replaces it
+                    "acd": lambda: self.acd.service.config if self.acd is not None else None,
                     "console": self._console_config,
                 },
                 reloads={"ivr": lambda: self.reload_ivr().view(), "console": self.reload_console},
@@ -532,6 +545,7 @@ class Server:
                     self.health,
                     self.registry,
                     reload_ivr=self.reload_ivr,
+                    reload_config=self.config_reloader.reload,
                     acd=self.acd.service if self.acd is not None else None,
                     crm=self.crm_engine,
                     accounts=self.accounts,
@@ -645,8 +659,17 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     try:
         async with Server(settings) as server:
-            # SIGHUP: re-read the IVR flows (the classic "reload your configuration" signal).
-            loop.add_signal_handler(signal.SIGHUP, server.reload_ivr)
+            # SIGHUP, the classic "reload your configuration" signal: the IVR flows, then
+            # acd.yaml and console.yaml (read in a worker thread, applied on the loop).
+            reloads: set[asyncio.Task[object]] = set()
+
+            def hangup() -> None:
+                server.reload_ivr()
+                task: asyncio.Task[object] = asyncio.ensure_future(server.config_reloader.reload())
+                reloads.add(task)
+                task.add_done_callback(reloads.discard)
+
+            loop.add_signal_handler(signal.SIGHUP, hangup)
             async with alongside(server) if alongside else contextlib.nullcontext():
                 stopped = asyncio.ensure_future(stop.wait())
                 failed = asyncio.ensure_future(server.failed.wait())
@@ -655,6 +678,9 @@ async def serve(
                 finally:
                     stopped.cancel()
                     failed.cancel()
+                    loop.remove_signal_handler(signal.SIGHUP)
+                    for task in reloads:  # a reload still reading: the server is going
+                        task.cancel()
             if server.failed.is_set():
                 raise CtiError("a server task failed (see the log); stopped")
     finally:

@@ -23,6 +23,7 @@ from agent_console.api import add_console_routes
 from agent_console.auth import ON_LOGOUT_KEY, add_auth_routes, security_middleware
 from agent_console.call_api import add_call_routes
 from agent_console.calls import CallControl
+from agent_console.config_api import ReloadConfig, add_config_routes
 from agent_console.console_api import ConsolePorts, add_console_api_routes
 from agent_console.http import error_middleware
 from agent_console.live import ConsoleLive, add_live_routes
@@ -74,6 +75,7 @@ def build_web_app(
     registry: CollectorRegistry,
     *,
     reload_ivr: ReloadIvr | None = None,
+    reload_config: ReloadConfig | None = None,
     acd: AcdService | None = None,
     crm: AsyncEngine | None = None,
     accounts: AccountStore | None = None,
@@ -97,6 +99,8 @@ def build_web_app(
     if reload_ivr is not None:
         app[_RELOAD_KEY] = reload_ivr
         app.router.add_post("/admin/ivr/reload", _reload_ivr)
+    if reload_config is not None:
+        add_config_routes(app, reload_config)  # POST /admin/config/reload
     if acd is not None:
         add_acd_routes(app, acd)
     if crm is not None:
