@@ -31,7 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_bridge.customers import CustomerStore, CustomerView
+from crm_bridge.customers import CustomerStore, CustomerView, customer_fields
 from crm_bridge.insight import insight_for
 from crm_bridge.schema import Interaction
 from crm_bridge.timeline import customer_ref
@@ -65,18 +65,11 @@ _NO_IVR = IvrContext(None, "", (), {}, None)
 
 
 def customer_json(view: CustomerView) -> dict[str, Any]:
-    c = view.customer
-    return {
-        "ref": c.ref,
-        "name": c.name,
-        "email": c.email,
-        "account": c.account,
-        "segment": c.segment,
-        "tier": c.tier,
-        "language": c.language,
-        "notes": c.notes,
-        "phones": [{"number": number, "kind": "phone"} for number in c.phones],
-    }
+    """The customer as the console pages show it (``crm_bridge.customers.customer_fields``,
+    with each phone as ``{"number", "kind"}`` for the page's phone list)."""
+    fields = customer_fields(view.customer)
+    fields["phones"] = [{"number": number, "kind": "phone"} for number in fields["phones"]]
+    return fields
 
 
 def history_json(view: CustomerView, exclude_key: str | None = None) -> list[dict[str, Any]]:

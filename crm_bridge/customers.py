@@ -2,7 +2,7 @@
 
 Lookups (``CustomerStore``):
 
-- ``by_phone``: the caller's number is normalised with ``ivr.services.normalise_phone`` (and
+- ``by_phone``: the caller's number is normalised with ``cti.phones.normalise_phone`` (and
   the store's ``country_code``, as on import) and compared with ``customer_phones.number``
   (indexed). A number may belong to several customers (a family's landline); all are
   returned, and the IVR port below treats that as "not found" rather than pick one at random.
@@ -49,8 +49,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from crm_bridge.insight import insight_for
 from crm_bridge.schema import Case, Customer, CustomerPhone, Interaction
 from cti.errors import ConfigError, CtiError
+from cti.phones import normalise_phone
 from ivr.ports import CustomerDirectory
-from ivr.services import InMemoryCustomers, freeze, normalise_phone
+from ivr.services import InMemoryCustomers, freeze
 
 __all__ = [
     "CORE_FIELDS",
@@ -67,6 +68,7 @@ __all__ = [
     "StoreResult",
     "as_record",
     "check_country_code",
+    "customer_fields",
     "import_yaml",
     "name_key",
     "store_customers",
@@ -441,6 +443,25 @@ class CustomerRecord:
     custom: Mapping[str, Any]
 
 
+def customer_fields(customer: CustomerRecord) -> dict[str, Any]:
+    """The customer's own fields as plain JSON-able values: the one mapping from a stored
+    customer to what the consoles, the screen-pop, the API and the IVR show. Custom fields and
+    the shape of the phones are each caller's business (the screen-pop gives phones a kind, the
+    IVR calls them ``phone`` like config/customers.yaml, the edit form merges ``custom``)."""
+    c = customer
+    return {
+        "ref": c.ref,
+        "name": c.name,
+        "email": c.email,
+        "account": c.account,
+        "segment": c.segment,
+        "tier": c.tier,
+        "language": c.language,
+        "notes": c.notes,
+        "phones": list(c.phones),
+    }
+
+
 @dataclass(frozen=True)
 class CaseSummary:
     id: int
@@ -652,18 +673,8 @@ def as_record(view: CustomerView) -> Mapping[str, object]:
     first, then the columns (which win), open cases and recent interactions."""
     c = view.customer
     record: dict[str, object] = dict(c.custom)
-    core = {
-        "id": c.ref,
-        "ref": c.ref,
-        "name": c.name,
-        "phone": list(c.phones),
-        "account": c.account,
-        "email": c.email,
-        "segment": c.segment,
-        "tier": c.tier,
-        "language": c.language,
-        "notes": c.notes,
-    }
+    core = {"id": c.ref, **customer_fields(c)}
+    core["phone"] = core.pop("phones")
     record.update({k: v for k, v in core.items() if v is not None})
     if not record.get("first_name"):
         # A guess (the first word), for greetings when the source had no first_name.

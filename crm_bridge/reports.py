@@ -62,7 +62,7 @@ from crm_bridge.schema import Customer, CustomerPhone, Interaction, InteractionE
 from cti import kpi
 from cti.errors import ConfigError
 from cti.kpi import service_levels
-from ivr.services import normalise_phone
+from cti.phones import normalise_phone
 
 __all__ = [
     "SL_VARIANTS",

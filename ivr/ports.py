@@ -6,8 +6,10 @@ FastAGI (``ivr.agi_control``), against a fake in unit tests, and in the benchmar
 - ``CallControl``: the call itself (FastAGI session in production);
 - ``PromptResolver``: turns a ``Prompt`` into something Asterisk can play (a sound name, or a
   TTS file rendered and cached by ``ivr.tts``);
-- ``CustomerDirectory``: the CRM lookup (in memory until the CRM store lands);
-- ``QueueGateway``: the ACD (app_queue through the dialplan until the ACD lands);
+- ``CustomerDirectory``: the CRM lookup (``crm_bridge.customers.StoreCustomers`` over the
+  store, or ``ivr.services.InMemoryCustomers`` when the CRM is off);
+- ``QueueGateway``: the ACD (``acd.gateway.AcdQueueGateway``), or app_queue through the dialplan
+  (``ivr.services.AppQueueGateway``) when the ACD is off;
 - ``CallbackStore``: where callback requests go.
 """
 

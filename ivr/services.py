@@ -1,7 +1,9 @@
-"""Interim back ends for the IVR's ports, until the CRM and ACD issues land.
+"""Small back ends for the IVR's ports: the ones the IVR runs on alone (tests, ``ctiserver
+ivr`` without the CRM or the ACD) and the app_queue fallback.
 
 - ``InMemoryCustomers``: the ``CustomerDirectory`` over a list of records (``config/
-  customers.yaml`` in the demo), with phone-number normalisation for caller-number lookups.
+  customers.yaml`` in the demo), with phone-number normalisation for caller-number lookups
+  (``cti.phones.normalise_phone``, re-exported here for the modules that import it from here).
 - ``AppQueueGateway``: the ``QueueGateway`` over Asterisk's app_queue: ``Queue()`` run from
   the AGI on the queue of the same name (config/asterisk/queues.conf), its ``QUEUESTATUS``
   mapped to a ``QueueOutcome``; screen-pop data goes on the channel first.
@@ -19,6 +21,7 @@ from typing import Any
 import yaml
 
 from cti.errors import AgiHangup, ConfigError
+from cti.phones import normalise_phone
 from ivr.ports import (
     CallbackRequest,
     CallbackStore,
@@ -42,31 +45,6 @@ __all__ = [
 Record = Mapping[str, object]
 
 # -- customers ------------------------------------------------------------------------------
-
-_PHONE_NOISE = re.compile(r"[\s().\-/]")
-_PHONE_OK = re.compile(r"\+?[0-9]+")
-
-
-def normalise_phone(number: str, country_code: str | None = None) -> str:
-    """A phone number in the form lookups compare; ``""`` if it is not a dialable number.
-
-    - spaces and the separators ``- . ( ) /`` are dropped: ``+49 (30) 123-45`` -> ``+493012345``;
-    - the international prefix ``00`` becomes ``+``: ``004930...`` -> ``+4930...``;
-    - with ``country_code`` (e.g. ``"49"``), a single leading ``0`` (the national trunk prefix)
-      becomes ``+49``: ``030 1234`` -> ``+49301234``, the same key as ``+49 30 1234``;
-    - everything else is kept as it is: local numbers and extensions (``5551234``) only match
-      the same local form; no country is ever guessed.
-
-    Asterisk's ``unknown`` and ``anonymous`` caller IDs, and names, give ``""`` (no match).
-    """
-    digits = _PHONE_NOISE.sub("", number)
-    if not _PHONE_OK.fullmatch(digits):
-        return ""
-    if digits.startswith("00"):
-        digits = "+" + digits[2:]
-    elif country_code and digits.startswith("0"):
-        digits = f"+{country_code}{digits[1:]}"
-    return digits if digits.strip("+") else ""
 
 
 def freeze(value: object) -> object:
