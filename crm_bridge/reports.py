@@ -636,7 +636,7 @@ async def abandoned_report(engine: AsyncEngine, params: ReportParams) -> list[Ab
             name,
             _label(at, params.tz),
             waited,
-            waited < params.short_abandon,
+            kpi.is_short_abandon(waited, params.short_abandon),
         )
         for started, other, how in contacts.get(number, []):
             if started > at and other != key:
