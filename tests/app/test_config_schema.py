@@ -4,6 +4,7 @@ from the models that check the files; each accepts the shipped file and refuses 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,19 @@ def test_x_keys_are_allowed_where_the_loaders_ignore_them(
     data = yaml.safe_load((CONFIG / "acd.yaml").read_text(encoding="utf-8"))
     data["x-common"] = {"ring_timeout": 10}
     assert schema_errors(data, schemas["acd"]) == []
+
+
+def test_the_shipped_schemas_are_up_to_date(schemas: dict[str, dict[str, object]]) -> None:
+    # The files in config/ name these (yaml-language-server modeline); regenerate them with
+    # `ctiserver config schema` after changing a model.
+    for kind, schema in schemas.items():
+        shipped = json.loads((CONFIG / "schema" / f"{kind}.schema.json").read_text())
+        assert shipped == schema, f"config/schema/{kind}.schema.json is stale"
+
+
+@pytest.mark.parametrize(
+    ("kind", "path"), [(kind, path) for kind, paths in SHIPPED.items() for path in paths]
+)
+def test_every_shipped_file_names_its_schema(kind: str, path: Path) -> None:
+    schema = os.path.relpath(CONFIG / "schema" / f"{kind}.schema.json", path.parent)
+    assert f"# yaml-language-server: $schema={schema}" in path.read_text()
