@@ -37,12 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from acd.agent_state import AgentStatus
 from acd.service import AgentControlError
+from agent_console.users_file import UsersFile
 from app.settings import Settings
 from app.wiring import state_root
+from cti.config import config_error, read_yaml, validate_document
 from cti.errors import ConfigError, CtiError
 from sandbox.sipp import SippProcess, require_sipp, start_caller, start_phone_process
 
@@ -182,16 +182,23 @@ def demo_settings(settings: Settings, base_port: int = _PHONE_BASE_PORT) -> Sett
 
 
 def _read_users(path: Path) -> list[dict[str, Any]]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read the demo users: {exc}") from exc
-    users = data.get("users") if isinstance(data, dict) else None
+    # The shared source (cti.config): line numbers, keys given twice, YAML 1.1 traps; the
+    # model (agent_console.users_file) checks each user's keys and role.
+    document, problems = read_yaml(path)
+    if document is None or problems:
+        raise config_error(problems, "demo users file")
+    users = document.top().get("users")
     if not isinstance(users, list):
         raise ConfigError(f"{path}: expected 'users:' with a list of users")
     for index, user in enumerate(users):
         if not isinstance(user, dict) or not {"username", "password", "role"} <= set(user):
-            raise ConfigError(f"{path}: users[{index}]: expected username, password and role")
+            raise ConfigError(
+                f"users[{index}]: expected username, password and role",
+                source=document.at(("users", str(index))),
+            )
+    _, found = validate_document(document, UsersFile)
+    if found:
+        raise config_error(found, "demo users file")
     return users
 
 

@@ -59,6 +59,7 @@ def test_what_needs_a_restart_is_refused() -> None:
     new = _with(
         RUNNING,
         timezone="Europe/Berlin",
+        reconcile_every=10.0,
         queues={
             "sales": dataclasses.replace(sales, service_level=ServiceLevelSpec(threshold=30)),
             "billing": queue("billing"),
@@ -67,6 +68,8 @@ def test_what_needs_a_restart_is_refused() -> None:
     refused = plan_reconfigure(RUNNING, new, {}).refused
     assert refused == (
         "timezone UTC -> Europe/Berlin needs a restart (the live figures count days in it)",
+        "reconcile_every 30 -> 10 needs a restart (the periodic reconciliation took its "
+        "interval at start)",
         "queues billing added, support removed: adding or removing a queue needs a restart",
         "queue sales: a changed service_level needs a restart (today's figures were counted "
         "with the old one)",
