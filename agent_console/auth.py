@@ -27,7 +27,7 @@ from aiohttp import web
 
 from acd.api import read_body
 from agent_console.accounts import AccountStore, Role, SessionInfo, UserInfo
-from agent_console.schemas import LoginBody
+from agent_console.schemas import Credentials
 from cti.errors import Forbidden, NotLoggedIn
 
 __all__ = [
@@ -134,7 +134,7 @@ def user_view(user: UserInfo) -> dict[str, object]:
 
 
 async def _login(request: web.Request) -> web.Response:
-    body = await read_body(request, LoginBody)
+    body = await read_body(request, Credentials)
     accounts = request.app[ACCOUNTS_KEY]
     old = request.cookies.get(SESSION_COOKIE)
     if old:

@@ -25,6 +25,7 @@ __all__ = [
     "MAX_REF",
     "Abandoned",
     "Case",
+    "Credentials",
     "CustomerCreate",
     "CustomerEdit",
     "CustomerFound",
@@ -34,7 +35,6 @@ __all__ = [
     "ErrorBody",
     "Insight",
     "Interaction",
-    "LoginBody",
     "Me",
     "Ok",
     "Phone",
@@ -69,7 +69,7 @@ class ErrorBody(_View):
 # -- requests ---------------------------------------------------------------------------------
 
 
-class LoginBody(Body):
+class Credentials(Body):
     username: str
     password: str
 

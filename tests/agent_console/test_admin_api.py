@@ -13,6 +13,7 @@ from support.console import PASSWORD, ConsoleServer, console_server, cookie_sess
 
 from agent_console.admin_api import plain
 from agent_console.auth import CSRF_HEADER
+from agent_console.schemas import UserList
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -138,6 +139,10 @@ async def test_users_add_list_and_change(running: Running) -> None:
             headers=headers,
         ) as response:
             assert response.status == 409
+            assert await response.json() == {
+                "error": "user_exists",
+                "detail": "user 'bob' exists already",
+            }
         for body in (
             {"username": "x", "password": "long-enough-1", "role": "king"},
             {"username": "y", "password": "short", "role": "supervisor"},
@@ -150,7 +155,9 @@ async def test_users_add_list_and_change(running: Running) -> None:
             ) as response:
                 assert response.status == 422, body
         async with http.get(f"{running.base}/api/admin/users") as response:
-            users = {u["username"]: u for u in (await response.json())["users"]}
+            listed = await response.json()
+        UserList.model_validate(listed)  # the answer is what the description says
+        users = {u["username"]: u for u in listed["users"]}
         assert set(users) == {"bob", "root"}
         assert users["root"]["role"] == "admin"
 
@@ -166,10 +173,14 @@ async def test_users_add_list_and_change(running: Running) -> None:
             f"{running.base}/api/admin/users/bob", json={"colour": "red"}, headers=headers
         ) as response:
             assert response.status == 422
+            answer = await response.json()
+            assert (answer["error"], answer["fields"]) == ("invalid_body", ["colour"])
+            assert answer["detail"] == "colour: Extra inputs are not permitted"
         async with http.patch(
             f"{running.base}/api/admin/users/nobody", json={"role": "agent"}, headers=headers
         ) as response:
             assert response.status == 404
+            assert await response.json() == {"error": "unknown_user", "detail": "no user 'nobody'"}
     async with cookie_session() as other:
         assert await _login(other, running.base, "bob", "bob-password-1") == 401
         assert await _login(other, running.base, "bob", "new-password-2") == 200
@@ -184,6 +195,10 @@ async def test_an_admin_cannot_demote_or_disable_themselves(running: Running) ->
                 f"{running.base}/api/admin/users/root", json=body, headers=headers
             ) as response:
                 assert response.status == 422, body
+                assert await response.json() == {
+                    "error": "invalid_account",
+                    "detail": "an admin cannot disable or demote their own account",
+                }
         async with http.get(f"{running.base}/api/admin/users") as response:
             assert response.status == 200  # still logged in, still an admin
             (root,) = (await response.json())["users"]

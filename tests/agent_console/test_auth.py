@@ -20,6 +20,7 @@ from agent_console.auth import (
 )
 from agent_console.http import error_middleware
 from agent_console.passwords import hash_password, needs_rehash, verify_password
+from agent_console.schemas import Me
 from crm_bridge.db import create_engine, migrate
 
 FAST = 10  # scrypt N=2^10 in tests: the same code, a thousandth of the work
@@ -106,6 +107,7 @@ async def test_login_sets_a_locked_down_cookie_and_me_answers(world: World) -> N
     assert "HttpOnly" in cookie
     assert "SameSite=Strict" in cookie
     body = await response.json()
+    Me.model_validate(body)  # the answer is what the description says
     assert body["user"] == {
         "username": "ann",
         "display_name": "ann",

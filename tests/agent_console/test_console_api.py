@@ -14,6 +14,7 @@ from support.console import ConsoleServer, console_server, cookie_session
 
 from acd.events import CallAnswered, CallEnded, CallOffered, CallQueued
 from agent_console.auth import CSRF_HEADER
+from agent_console.schemas import CustomerFound, CustomerView, Ok, Worklist
 from cti.contracts.console import SupervisorAction, WrapUpRecorded
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -199,6 +200,7 @@ async def test_customers_search_get_create_and_edit(running: Running) -> None:
         async with http.get(f"{running.base}/api/customers/C1001") as r:
             assert r.status == 200
             record = await _json(r)
+        CustomerFound.model_validate(record)  # the answer is what the description says
         assert record["customer"]["name"] == "Ada Lovelace"
         assert record["insight"]["vip"] is True
         assert [c["subject"] for c in record["cases"]] == ["Invoice question"]
@@ -212,6 +214,7 @@ async def test_customers_search_get_create_and_edit(running: Running) -> None:
         ) as r:
             assert r.status == 201, await r.text()
             created = await _json(r)
+        CustomerView.model_validate(created)
         ref = created["ref"]
         assert created["name"] == "<img src=x onerror=alert(1)>"
         assert created["phones"] == [{"number": "5557777", "kind": "phone"}]
@@ -285,13 +288,16 @@ async def test_a_call_back_from_the_worklist_is_scheduled_removed_and_audited(
     async with cookie_session() as http:
         csrf = await running.user(http, "sam", "supervisor")
         async with http.get(f"{running.base}/api/worklist/abandoned") as r:
-            calls = (await _json(r))["calls"]
+            worklist = await _json(r)
+        Worklist.model_validate(worklist)
+        calls = worklist["calls"]
         assert [(c["key"], c["number"], c["queue"]) for c in calls] == [("AB1", "5551234", "sales")]
         async with http.post(
             f"{running.base}/api/worklist/abandoned/AB1/callback", headers={CSRF_HEADER: csrf}
         ) as r:
             assert r.status == 202, await r.text()
             body = await _json(r)
+        Ok.model_validate(body)
         call = acd.service.calls[body["call_id"]]
         assert (call.kind, call.number, call.queue) == ("callback", "5551234", "sales")
         async with http.get(f"{running.base}/api/worklist/abandoned") as r:
