@@ -3,6 +3,7 @@ service on a fake PBX and a fake clock."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -250,3 +251,21 @@ async def test_failed_callbacks(api: Api) -> None:
 async def test_unknown_routes_and_methods(api: Api) -> None:
     assert (await api.client.get("/acd/agents/a1/ready")).status == 405
     assert (await api.client.post("/acd/agents/a1/dance")).status == 404
+
+
+async def test_failed_callbacks_are_read_off_the_event_loop(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The file store reads one file per callback from a directory: never on the loop's thread.
+    threads: list[int] = []
+    read = api.h.service.failed_callbacks
+
+    def spy() -> list[CallbackRecord]:
+        threads.append(threading.get_ident())
+        return read()
+
+    monkeypatch.setattr(api.h.service, "failed_callbacks", spy)
+    response = await api.client.get("/acd/callbacks/failed")
+    assert (response.status, await response.json()) == (200, [])
+    assert len(threads) == 1
+    assert threads[0] != threading.get_ident()
