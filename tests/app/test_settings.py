@@ -365,3 +365,29 @@ def test_secrets_never_appear_in_errors(tmp_path: Path) -> None:
     assert error.key == "ami.secrte"
     assert "987654" not in str(error)
     assert "987654" not in str(error.__cause__)
+
+
+def test_a_key_given_twice_names_both_lines(tmp_path: Path) -> None:
+    path = write(tmp_path / "cti.yaml", "ami:\n  host: pbx\n  host: pbx2\n")
+    error = config_error(path)
+    assert str(error) == (
+        f"{path}:3: ami.host: 'host' is given twice here (lines 2 and 3); YAML would keep only "
+        "the last (expected each key once)"
+    )
+
+
+def test_the_yaml_11_no_trap_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path / "cti.yaml", "ami:\n  username: no\n")
+    error = config_error(path)
+    assert (error.source, error.key) == (f"{path}:2", "ami.username")
+    assert str(error).endswith(
+        'Input should be a valid string; YAML 1.1 reads an unquoted no as false: write "no" '
+        "in quotes"
+    )
+
+
+def test_an_octal_looking_number_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "cti.yaml", "http:\n  port: 017777\n")
+    error = config_error(path)
+    assert error.source == f"{path}:2"
+    assert "YAML reads 017777 as the number 8191" in str(error)
