@@ -75,11 +75,15 @@ def test_planned_callers_use_every_kind_and_valid_keys() -> None:
 
 def test_vip_callers_are_the_gold_and_platinum_customers() -> None:
     vip_tiers = {_digits(p): c["tier"] for c in CUSTOMERS for p in c["phone"]}
-    for caller in DEMO_CALLERS:
-        if not caller.menu and not caller.account:
-            assert vip_tiers[caller.ani] in ("gold", "platinum"), caller
-        elif caller.name:
-            assert vip_tiers[_digits(caller.ani)] == "standard", caller
+    vips = [c for c in DEMO_CALLERS if not c.menu and not c.account]
+    named = [c for c in DEMO_CALLERS if (c.menu or c.account) and c.name]
+    # Both kinds must be there, or the checks below would pass by checking nothing.
+    assert len(vips) >= 2, DEMO_CALLERS
+    assert len(named) >= 2, DEMO_CALLERS
+    for caller in vips:
+        assert vip_tiers[caller.ani] in ("gold", "platinum"), caller
+    for caller in named:
+        assert vip_tiers[_digits(caller.ani)] == "standard", caller
 
 
 def test_impatient_callers_give_up_soon_and_others_wait_long() -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -61,8 +63,22 @@ def test_delivery_follows_the_mro_in_subscription_order() -> None:
     ]
 
 
-def test_publish_with_no_subscribers_is_harmless() -> None:
-    EventBus().publish(Base(1))
+async def test_publish_with_no_subscribers_is_harmless(caplog: pytest.LogCaptureFixture) -> None:
+    bus = EventBus()
+    others: list[object] = []
+    bus.subscribe(Other, others.append)  # a handler of an unrelated type must not be called
+    tasks_before = asyncio.all_tasks()
+    with caplog.at_level(logging.DEBUG, logger="cti.bus"):
+        bus.publish(Base(1))
+        bus.publish(Child(2))
+    assert others == []
+    assert caplog.records == []  # not an error, not even a warning: nobody listening is normal
+    assert asyncio.all_tasks() == tasks_before  # and nothing was left running
+    # Nothing is kept for later subscribers either: the bus does not replay.
+    seen: list[object] = []
+    bus.subscribe(Base, seen.append)
+    bus.publish(Base(3))
+    assert seen == [Base(3)]
 
 
 def test_unsubscribe_stops_delivery_and_is_idempotent() -> None:
@@ -205,7 +221,9 @@ async def test_drain_also_waits_for_tasks_started_by_async_handlers() -> None:
         bus.publish(Other(event.n))
 
     async def sink(event: Other) -> None:
-        await asyncio.sleep(0)
+        # Longer than one loop turn: a drain that gathered only the tasks running when it was
+        # called (the relay) would return before this one ends.
+        await asyncio.sleep(0.02)
         done.append(event)
 
     bus.subscribe(Base, relay)
@@ -215,8 +233,25 @@ async def test_drain_also_waits_for_tasks_started_by_async_handlers() -> None:
     assert done == [Other(3)]
 
 
-async def test_drain_with_nothing_running_returns() -> None:
-    await asyncio.wait_for(EventBus().drain(), 1)
+def _returns_without_suspending(coro: Coroutine[Any, Any, None]) -> bool:
+    """Whether the coroutine finishes at its first step, never yielding to the loop."""
+    try:
+        coro.send(None)
+    except StopIteration:
+        return True
+    coro.close()
+    return False
+
+
+async def test_drain_with_nothing_running_returns_at_once() -> None:
+    bus = EventBus()
+    assert _returns_without_suspending(bus.drain())
+    # ... and again once the handlers' tasks have ended.
+    bus.subscribe(Base, lambda event: asyncio.sleep(0))
+    bus.publish(Base(1))
+    assert not _returns_without_suspending(bus.drain())  # a task is running: drain must wait
+    await asyncio.wait_for(bus.drain(), 1)
+    assert _returns_without_suspending(bus.drain())
 
 
 async def test_a_raising_async_handler_is_logged(caplog: pytest.LogCaptureFixture) -> None:

@@ -108,8 +108,16 @@ def test_eof_mid_message_raises() -> None:
 
 def test_eof_between_messages_is_clean() -> None:
     p = parser()
-    p.receive_data(b"Event: X\r\n\r\n")
-    p.receive_eof()
+    (event,) = p.receive_data(b"Event: X\r\nChannel: Y\r\n\r\n\r\n")  # a spare blank line too
+    assert isinstance(event, Event)
+    assert event.get("Channel") == "Y"
+    assert p.buffered == 0
+    p.receive_eof()  # does not raise: nothing was cut off
+    # Clean means the stream ended, not that it failed: later data is refused as data after
+    # the end, not as the continuation of a failed stream.
+    with pytest.raises(RemoteProtocolError, match="after end") as refused:
+        p.receive_data(b"Event: Z\r\n\r\n")
+    assert "failed" not in str(refused.value)
 
 
 def test_line_without_colon_is_kept_with_empty_key() -> None:
