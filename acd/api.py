@@ -52,8 +52,15 @@ M = TypeVar("M", bound=Body)
 async def read_body(request: web.Request, model: type[M], *, limit: int = MAX_BODY) -> M:
     """The request's body as ``model`` (no body: the model of ``{}``), or an ``HttpProblem``
     (``cti.http.parse_body``): only ``limit + 1`` bytes are ever read."""
-    raw = await request.content.read(limit + 1) if request.can_read_body else b""
-    return parse_body(raw, request.headers.get("Content-Type"), model, limit=limit)
+    raw = bytearray()
+    # read(n) gives what has arrived so far (a body may come in several segments): read until
+    # the end of the body, or one byte past the limit.
+    while request.can_read_body and len(raw) <= limit:
+        chunk = await request.content.read(limit + 1 - len(raw))
+        if not chunk:
+            break
+        raw += chunk
+    return parse_body(bytes(raw), request.headers.get("Content-Type"), model, limit=limit)
 
 
 def _call_view(call: AcdCall, position: int) -> dict[str, object]:

@@ -3,6 +3,7 @@ service on a fake PBX and a fake clock."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -269,3 +270,13 @@ async def test_failed_callbacks_are_read_off_the_event_loop(
     assert (response.status, await response.json()) == (200, [])
     assert len(threads) == 1
     assert threads[0] != threading.get_ident()
+
+
+async def test_a_body_that_arrives_in_pieces_is_read_whole(api: Api) -> None:
+    async def pieces() -> AsyncIterator[bytes]:
+        for piece in (b'{"endpoint": ', b'"PJSIP/', b'desk7"}'):
+            yield piece
+            await asyncio.sleep(0.01)
+
+    response = await api.client.post("/acd/agents/a1/login", data=pieces(), headers=_JSON)
+    assert (response.status, (await response.json())["endpoint"]) == (200, "PJSIP/desk7")
