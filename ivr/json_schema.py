@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from cti.config.schema import finish
-from ivr.schema import NODE_KINDS, FlowSpec, RouteSpec
+from ivr.node_specs import NODE_KINDS, FlowSpec, RouteSpec
 
 __all__ = ["ivr_file_schema"]
 
