@@ -56,6 +56,7 @@ class PbxFeedback(AcdCore):
         agent = self.agents[call.agent_id]
         call.move(CallEvent.ANSWER, now)
         call.answered_at = now
+        agent.answered_at = now
         agent.calls_today += 1
         if agent.status in (AgentStatus.RESERVED, AgentStatus.RINGING):
             self._apply(agent, AgentEvent.ANSWER, now)
@@ -149,6 +150,7 @@ class PbxFeedback(AcdCore):
         )
         if agent.call_id == call.call_id:
             agent.call_id = None
+            agent.answered_at = 0.0
         if agent.status in (AgentStatus.ON_CALL, AgentStatus.ON_HOLD):
             self._apply(agent, AgentEvent.HANGUP, now)
             wrap = agent.config.wrap_up

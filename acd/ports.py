@@ -76,6 +76,10 @@ class AgentRecord:
     calls_today: int = 0
     day: str = ""
     wrap_until: float | None = None
+    #: the call the agent is on and when they answered it: a call found on the agent after a
+    #: restart keeps its answer time (its talk time counts from there)
+    call_id: str | None = None
+    answered_at: float = 0.0
 
 
 @dataclass

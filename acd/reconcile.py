@@ -287,13 +287,17 @@ class Reconciliation(AcdCore):
         elif step.kind in ("call on agent found", "callback on agent found"):
             assert call is not None
             assert agent is not None
+            # Answered before a restart: the saved answer time, so talk time counts from it.
+            resumed = agent.answered_at if agent.resumed_call == call.call_id else 0.0
             self._attach(call, agent, now)
             call.move(CallEvent.FOUND_CONNECTED, now)
             if step.kind == "call on agent found":
-                call.answered_at = call.answered_at or now
+                call.answered_at = call.answered_at or resumed or now
                 self.figures.answered(call.visit, now)
             else:
-                call.answered_at = now
+                call.answered_at = resumed or now
+            agent.answered_at = call.answered_at
+            agent.resumed_call = ""
             call.agent_leg = step.leg
             self._legs[step.leg] = call.call_id
             self._resync_agent(agent, AgentStatus.ON_CALL, now)
@@ -328,6 +332,8 @@ class Reconciliation(AcdCore):
         elif step.kind == "agent freed":
             assert agent is not None
             agent.call_id = None
+            agent.answered_at = 0.0
+            agent.resumed_call = ""
             agent.idle_since = now
             self._resync_agent(agent, AgentStatus.READY, now)
         repair = AcdRepaired(step.kind, step.call_id, step.agent_id, step.detail, now)

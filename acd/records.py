@@ -20,6 +20,8 @@ def agent_record(agent: AgentRuntime) -> AgentRecord:
         agent.calls_today,
         agent.day,
         agent.wrap_until,
+        agent.call_id if agent.answered_at else None,
+        agent.answered_at,
     )
 
 
@@ -37,6 +39,11 @@ def restore_agent(agent: AgentRuntime, record: AgentRecord, now: float) -> None:
     if status is AgentStatus.WRAP_UP:
         agent.wrap_until = record.wrap_until or now
         agent.wrap_started = record.since
+    if status in (AgentStatus.ON_CALL, AgentStatus.ON_HOLD) and record.call_id:
+        # Not yet the agent's call: the reconciliation decides whether it still exists; if
+        # it does, it keeps this answer time.
+        agent.answered_at = record.answered_at
+        agent.resumed_call = record.call_id
 
 
 def callback_record(call: AcdCall) -> CallbackRecord:

@@ -93,6 +93,9 @@ class AgentRuntime:
     wrap_until: float | None = None
     wrap_started: float = 0.0
     timer: asyncio.TimerHandle | None = None
+    #: when the agent answered the call they are on (0: none); saved, for a restart
+    answered_at: float = 0.0
+    resumed_call: str = ""  # after a restart: the saved call ``answered_at`` belongs to
 
     @property
     def agent_id(self) -> str:

@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from pathlib import Path
 
 import pytest
-from support.acd_world import acd_world
+from support.acd_world import ServerProcess, acd_world, server_calls, server_config
 from support.pbx import PbxHandle
+from support.server import free_tcp_port
+from support.sipp import SippProcess, start_caller, start_phone
 
 import acd.asterisk as acd_asterisk
 from acd.agent_state import AgentStatus
@@ -94,3 +98,76 @@ async def test_a_reconcile_racing_a_hang_up_does_not_adopt_the_ended_call(
         assert call.call_id not in acd.service.calls
         assert world.status("agent1001") in (AgentStatus.WRAP_UP, AgentStatus.READY)
         assert acd.service.agents["agent1001"].call_id is None
+
+
+def test_talk_time_of_a_call_answered_before_a_kill_9_counts_from_the_answer(
+    pbx: PbxHandle, tmp_path: Path
+) -> None:
+    pbx.hangup_all()
+    http_port = free_tcp_port()
+    config = server_config(pbx, tmp_path / "config", http_port)
+    log = tmp_path / "ctiserver.log"
+    sipp_logs = tmp_path / "sipp"
+    sipp_logs.mkdir()
+    processes: list[SippProcess] = []
+    first = ServerProcess(config, http_port, log)
+    second: ServerProcess | None = None
+    try:
+        first.wait_until("the server up", first.answers)
+        first.sign_in()
+        processes.append(
+            start_phone(pbx.phone_port("agent1001"), ring_ms=300, talk_ms=None, log_dir=sipp_logs)
+        )
+        first.post("/acd/agents/agent1001/login")
+        first.post("/acd/agents/agent1001/ready")
+        # The caller talks to agent1001 until it hangs up, 14 s after the IVR answered.
+        processes.append(
+            start_caller(
+                pbx.sip_port,
+                "8101",
+                first_key_ms=1,
+                hold_ms=14_000,
+                ani="5550001",
+                timeout=60,
+                log_dir=sipp_logs,
+            )
+        )
+        server = first
+        on_agent = first.wait_until(
+            "the call on agent1001",
+            lambda: [c for c in server_calls(server) if c["state"] == "connected"],
+        )[0]
+        time.sleep(4.0)  # talking before the crash
+        first.kill()
+        time.sleep(1.0)
+        second = ServerProcess(config, http_port, log)
+        server = second
+        second.wait_until("the server up again", second.answers)
+        second.sign_in()
+        second.wait_until(
+            "the call found on agent1001 again",
+            lambda: [c for c in server_calls(server) if c["call_id"] == on_agent["call_id"]],
+        )
+
+        def ended_row() -> tuple[float, float, float] | None:
+            with sqlite3.connect(tmp_path / "config" / "crm.sqlite3") as db:
+                row = db.execute(
+                    "SELECT answered_at, ended_at, talk_seconds FROM interactions WHERE key = ?",
+                    (on_agent["call_id"],),
+                ).fetchone()
+            if row is None or None in row:
+                return None
+            return (float(row[0]), float(row[1]), float(row[2]))
+
+        answered_at, ended_at, talk = second.wait_until("the call's end logged", ended_row, 30)
+        # Talk counts from the answer (before the crash), as the row's own times say: not
+        # from the moment the restarted server found the call again.
+        assert ended_at - answered_at > 10
+        assert abs(talk - (ended_at - answered_at)) < 1.0, (talk, answered_at, ended_at)
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+        for process in processes:
+            process.stop()
+        pbx.hangup_all()

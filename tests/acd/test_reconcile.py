@@ -3,8 +3,11 @@ tested without a service, a loop or a PBX."""
 
 from __future__ import annotations
 
+from support.fake_acd import Clock, acd_config, agent, make_harness, queue
+
 from acd.agent_state import AgentStatus
 from acd.call_state import CallState
+from acd.events import CallEnded
 from acd.reconcile import OFFER_GRACE, AgentFacts, CallFacts, Repair, plan_repairs
 from acd.runtime import CALLBACK_CONTEXT, DELIVER_CONTEXT, WAIT_CONTEXT, ChannelView
 from acd.waiting import WaitingState
@@ -132,3 +135,29 @@ def test_calls_and_agents_changed_after_the_list_was_taken_are_left_alone() -> N
     back = waiting("c5")  # the list still showed c5 back in the wait loop
     plan = plan_repairs([dialing, back], calls, agents, QUEUES, NOW, taken_at=taken)
     assert kinds(plan) == [("lost call removed", "c4", ""), ("agent freed", "", "a3")]
+
+
+async def test_a_call_found_on_its_agent_after_a_restart_keeps_its_answer_time() -> None:
+    config = acd_config((queue("sales"),), (agent("a1", {"sales": 5}, ("sales",)),))
+    before = make_harness(config)
+    before.ready("a1")
+    before.service.enqueue("c1", "PJSIP/trunk-c1", "sales")
+    before.service.route_once()
+    before.clock.advance(2)
+    answered_at = before.clock.now
+    before.service.answered("c1")
+    # The server dies 30 s into the call; a new one starts from the same store.
+    clock = Clock(answered_at + 30)
+    after = make_harness(config, store=before.store, clock=clock)
+    after.service.restore()
+    caller = waiting("c1", DELIVER_CONTEXT, agent_id="a1", bridge_id="b1")
+    leg = ChannelView("leg1", "PJSIP/a1-01", "from-internal", bridge_id="b1")
+    after.service.reconcile([caller, leg])
+    call = after.service.calls["c1"]
+    assert call.state == "connected"
+    assert call.answered_at == answered_at
+    clock.advance(10)
+    after.service.hangup("c1")
+    ended = after.of(CallEnded)
+    assert [(e.call_id, e.talk) for e in ended] == [("c1", 40.0)]
+    await after.service.aclose()
