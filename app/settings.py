@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from crm_bridge.external import ExternalCrmSettings
 from crm_bridge.webhooks import WebhookSettings
-from cti.config import config_error, read_yaml
+from cti.config import config_error, read_yaml, trap_note
 from cti.errors import ConfigError
 
 __all__ = [
@@ -340,8 +340,9 @@ def _translate(
         message = err["msg"]
         if err["type"] == "extra_forbidden":
             message = "unknown key (check its spelling and section)"
-        if loc in traps and origins.get(loc, "").startswith(default):
-            message = f"{message}; {traps[loc]}"
+        note = trap_note(traps, loc, message) if source.startswith(default) else ""
+        if note:
+            message = f"{message}; {note}"
         problems.append((source, ".".join(loc), message))
     if len(problems) == 1:
         source, key, message = problems[0]

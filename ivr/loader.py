@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cti.config import YamlDocument, read_yaml
+from cti.config import YamlDocument, read_yaml, trap_note
 from cti.errors import ConfigError
 from ivr.catalog import SoundCatalog
 from ivr.model import Calendar, Flow, IvrConfig, Route, Subflow
@@ -100,6 +100,7 @@ def check_ivr_config(
         problems += validate_config(
             config, catalog=catalog, declared=merged.declared(positions), locate=locate
         )
+    problems = _with_traps(problems, merged.traps)
     ordered = _sorted(problems, [str(f) for f in files])
     return (None if ordered else config), ordered
 
@@ -194,6 +195,8 @@ class _Merged:
     calendars: dict[str, object] = field(default_factory=dict)
     flows: dict[str, object] = field(default_factory=dict)
     places: dict[KeyPath, str] = field(default_factory=dict)  # key path -> "file:line"
+    #: key path -> what YAML 1.1 did to the value there (unquoted no -> false, ~ -> null)
+    traps: dict[KeyPath, str] = field(default_factory=dict)
 
     def locator(self, default: str) -> Locate:
         def locate(path: KeyPath) -> str:
@@ -307,11 +310,23 @@ def _merge(documents: Sequence[YamlDocument], problems: list[Problem]) -> _Merge
     return merged
 
 
+def _with_traps(problems: list[Problem], traps: Mapping[KeyPath, str]) -> list[Problem]:
+    """A problem with a value YAML 1.1 rewrote (``label: off`` is false) says so."""
+    noted = []
+    for p in problems:
+        note = trap_note(traps, p.path, p.message) if p.path else ""
+        noted.append(Problem(p.path, f"{p.message}; {note}", p.origin) if note else p)
+    return noted
+
+
 def _copy_places(doc: YamlDocument, source: KeyPath, target: KeyPath, merged: _Merged) -> None:
     n = len(source)
     for path, line in doc.lines.items():
         if path[:n] == source:
             merged.places[(*target, *path[n:])] = f"{doc.path}:{line}"
+    for path, trap in doc.traps.items():
+        if path[:n] == source:
+            merged.traps[(*target, *path[n:])] = trap
 
 
 # -- reporting ------------------------------------------------------------------------------

@@ -5,7 +5,15 @@ and YAML 1.1's surprises; ``validation`` checks that data against a pydantic mod
 each error into "file:line: where: what (expected ...)". Errors leave as ``cti.errors.ConfigError``.
 """
 
-from cti.config.source import KeyPath, Locate, Problem, YamlDocument, did_you_mean, read_yaml
+from cti.config.source import (
+    KeyPath,
+    Locate,
+    Problem,
+    YamlDocument,
+    did_you_mean,
+    read_yaml,
+    trap_note,
+)
 from cti.config.validation import (
     check_keys,
     config_error,
@@ -32,6 +40,7 @@ __all__ = [
     "problem",
     "read_yaml",
     "short",
+    "trap_note",
     "validate_document",
     "validation_problems",
 ]

@@ -37,6 +37,7 @@ __all__ = [
     "YamlDocument",
     "did_you_mean",
     "read_yaml",
+    "trap_note",
 ]
 
 #: a key path in the YAML, e.g. ("queues", "sales", "service_level", "goal"); list items by index
@@ -50,6 +51,10 @@ _BOOL_TAG = "tag:yaml.org,2002:bool"
 _NULL_TAG = "tag:yaml.org,2002:null"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _CANONICAL_BOOLS = frozenset({"true", "false"})
+_BOOL_NOTE = "YAML 1.1 reads an unquoted"
+# Words of a problem saying a number or a boolean was expected: then a yes/no read as a
+# boolean is not the explanation (``retries: yes`` is wrong either way).
+_NOT_TEXT = ("number", "integer", "float", "boolean", "true or false")
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,20 @@ def read_yaml(path: Path, *, expected: str = "") -> tuple[YamlDocument | None, l
     return document, problems
 
 
+def trap_note(traps: Mapping[KeyPath, str], path: KeyPath, message: str) -> str:
+    """What YAML 1.1 did to the value at ``path`` (or inside it) when that explains the
+    problem ``message``, else "". A boolean read from ``no``/``yes``/``on``/``off`` explains a
+    problem only where a number or a boolean was not what was expected."""
+    wanted_number = any(word in message for word in _NOT_TEXT)
+    for trapped, note in traps.items():
+        if trapped[: len(path)] != path:
+            continue
+        if note.startswith(_BOOL_NOTE) and wanted_number:
+            continue
+        return note
+    return ""
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """ "; did you mean 'x'?" for the choice a typo away from ``word``, or ""."""
     # Edit distance with transpositions rather than difflib's ratio: "bey" is one slip from
@@ -224,7 +243,7 @@ def _check_scalar(
     elif node.tag == _BOOL_TAG and node.value.lower() not in _CANONICAL_BOOLS:
         value = "true" if yaml.safe_load(node.value) else "false"
         document.traps[path] = (
-            f'YAML 1.1 reads an unquoted {node.value} as {value}: write "{node.value}" in quotes'
+            f'{_BOOL_NOTE} {node.value} as {value}: write "{node.value}" in quotes'
         )
     elif node.tag == _NULL_TAG and node.value in ("", "~"):
         shown = "~" if node.value else "an empty value"

@@ -27,7 +27,15 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from cti.config.source import KeyPath, Locate, Problem, YamlDocument, did_you_mean, read_yaml
+from cti.config.source import (
+    KeyPath,
+    Locate,
+    Problem,
+    YamlDocument,
+    did_you_mean,
+    read_yaml,
+    trap_note,
+)
 from cti.errors import ConfigError
 
 __all__ = [
@@ -98,7 +106,7 @@ def describe_error(err: ErrorDetails, traps: Mapping[KeyPath, str] | None = None
     else:
         msg = err["msg"].removeprefix("Value error, ")
         text = f"{short(value)} is not allowed ({msg[:1].lower()}{msg[1:]})" if shown else msg
-    trap = (traps or {}).get(loc)
+    trap = trap_note(traps or {}, loc, text)
     return f"{text}; {trap}" if trap else text
 
 

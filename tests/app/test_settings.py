@@ -391,3 +391,10 @@ def test_an_octal_looking_number_is_refused(tmp_path: Path) -> None:
     error = config_error(path)
     assert error.source == f"{path}:2"
     assert "YAML reads 017777 as the number 8191" in str(error)
+
+
+def test_an_off_where_a_word_belongs_is_explained(tmp_path: Path) -> None:
+    path = write(tmp_path / "cti.yaml", "log:\n  level: off\n")
+    error = config_error(path)
+    assert (error.source, error.key) == (f"{path}:2", "log.level")
+    assert str(error).endswith('YAML 1.1 reads an unquoted off as false: write "off" in quotes')

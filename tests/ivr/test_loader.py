@@ -749,3 +749,21 @@ def test_route_problems(tmp_path: Path) -> None:
         # numbered as written, although the routes before it were refused
         f"{path}:6: route 4: unknown flow 'mian' (expected one of: main); did you mean 'main'?",
     ]
+
+
+def test_a_value_yaml_11_rewrote_says_so(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        default_flow: main
+        flows:
+          main:
+            start: bye
+            nodes:
+              bye: {kind: hangup, prompts: [{tts: off}]}
+        """,
+    )
+    found = problems(path)
+    assert len(found) == 1
+    assert found[0].startswith(f"{path}:{line_of(path, 'tts: off')}: flow main, node bye: ")
+    assert found[0].endswith('YAML 1.1 reads an unquoted off as false: write "off" in quotes')

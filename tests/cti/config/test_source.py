@@ -135,3 +135,19 @@ def test_unreadable_yaml(tmp_path: Path, text: str, expected: str) -> None:
 def test_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_model(tmp_path / "nope.yaml", _File, what="test file")
+
+
+class _Counts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    retries: int = 1
+    label: str = ""
+
+
+def test_a_yes_where_a_number_belongs_is_not_blamed_on_yaml(tmp_path: Path) -> None:
+    path = _write(tmp_path, "retries: [yes]\nlabel: [on]\n")
+    document, _ = read_yaml(path)
+    assert document is not None
+    _, problems = validate_document(document, _Counts)
+    retries, label = problems
+    assert "YAML 1.1" not in retries.message
+    assert label.message.endswith('YAML 1.1 reads an unquoted on as true: write "on" in quotes')
