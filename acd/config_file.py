@@ -21,6 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from acd.agent_state import LOGIN_REASON, NO_ANSWER_REASON
 from acd.model import OverflowKind, Strategy
 from cti.config import not_allowed, problem, short
+from cti.phones import ENDPOINT_PATTERN
 
 __all__ = [
     "AGENT_ID",
@@ -43,7 +44,8 @@ SlVariant = Literal["abandons_ignored", "abandons_negative", "abandons_positive"
 
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 AGENT_ID = re.compile(r"[A-Za-z0-9_.-]{1,40}")
-ENDPOINT = re.compile(r"[A-Za-z][A-Za-z0-9_]*/[A-Za-z0-9_.@:+-]+")
+# One endpoint pattern for every role (cti.phones).
+ENDPOINT = re.compile(ENDPOINT_PATTERN)
 MAILBOX = re.compile(r"[A-Za-z0-9_*#+-]+@[A-Za-z0-9_-]+")
 DIALPLAN = re.compile(r"[A-Za-z0-9_-]+,[^,\s]+,([1-9][0-9]*|[A-Za-z_][A-Za-z0-9_-]*)")
 MAX_REASON = 40

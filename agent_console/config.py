@@ -29,15 +29,15 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from cti.config import load_model
+from cti.phones import is_endpoint
 
 __all__ = ["AlertSettings", "ConsoleConfig", "Disposition", "load_console_config"]
 
 _CODE = re.compile(r"[a-z0-9_-]{1,40}")
-_ENDPOINT = re.compile(r"(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@+-]{1,80}")
 
 
 def _phone(endpoint: str) -> str:
-    if not _ENDPOINT.fullmatch(endpoint):
+    if not is_endpoint(endpoint):
         raise ValueError("not a channel like PJSIP/name (technology/resource)")
     return endpoint
 
