@@ -30,7 +30,9 @@ from typing import Any
 from app.settings import Settings, load_settings
 from app.wiring import (
     acd_config_path,
+    console_config_path,
     crm_url,
+    customers_file,
     ivr_paths,
     queue_problems,
     sandbox_config,
@@ -197,17 +199,12 @@ def _check_config(settings: Settings, args: argparse.Namespace) -> int:
     print(describe_config(config))
     if catalog is None:
         print("note: sound prompts not checked (no sandbox root, set ivr.sounds_dir)")
+    _check_other_files(settings)
     if not settings.acd.enabled:
         print("ACD off: queue nodes use Asterisk's app_queue queues of the same names")
         return 0
     from acd.config import check_acd_config, describe_acd_config
 
-    console = settings.config_dir / settings.console.config
-    if console.is_file():
-        from agent_console.config import load_console_config
-
-        load_console_config(console)
-        print(f"console OK ({console})")
     acd, problems = check_acd_config(acd_config_path(settings))
     errors = [p for p in problems if not p.startswith("warning:")]
     if acd is None or errors:
@@ -222,6 +219,28 @@ def _check_config(settings: Settings, args: argparse.Namespace) -> int:
     for problem in mismatches:
         print(f"IVR/ACD: {problem}", file=sys.stderr)
     return 1 if mismatches else 0
+
+
+def _check_other_files(settings: Settings) -> None:
+    """console.yaml, customers.yaml and the demo's users.yaml, when present: each read by the
+    shared source and checked by its model (the JSON Schemas come from the same models)."""
+    from agent_console.config import load_console_config
+    from agent_console.users_file import UsersFile
+    from cti.config import load_model
+    from ivr.customers_file import CustomersFile
+
+    console = console_config_path(settings)
+    if console.is_file():
+        load_console_config(console)
+        print(f"console OK ({console})")
+    customers = customers_file(settings)
+    if customers is not None and customers.is_file():
+        found = load_model(customers, CustomersFile, what="customer file")
+        print(f"customers OK ({customers}: {len(found.customers)} records)")
+    users = settings.config_dir / "users.yaml"
+    if users.is_file():
+        load_model(users, UsersFile, what="demo users file")
+        print(f"demo users OK ({users})")
 
 
 async def _db(settings: Settings, args: argparse.Namespace) -> int:

@@ -184,3 +184,41 @@ def test_db_upgrade_then_status(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_db_refuses_a_url_it_cannot_use(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--set", "crm.url=mysql://x@y/z", "db", "status"]) == 2
     assert "unsupported database 'mysql'" in capsys.readouterr().err
+
+
+def test_check_config_names_file_and_line_of_a_broken_console_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    demo = Path(__file__).parents[2] / "config"
+    console = tmp_path / "console.yaml"
+    console.write_text("alerts:\n  long_wait: 0\n", encoding="utf-8")
+    argv = ["--config", str(demo / "ctiserver.yaml"), "--set", f"console.config={console}"]
+    assert main([*argv, "check-config"]) == 2
+    err = capsys.readouterr().err
+    assert f"{console}:2: alerts.long_wait: 0 is not allowed" in err
+
+
+def test_config_schema_writes_one_file_per_kind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["config", "schema", "--out", str(tmp_path / "schema")]) == 0
+    written = sorted(p.name for p in (tmp_path / "schema").iterdir())
+    assert written == [
+        "acd.schema.json",
+        "console.schema.json",
+        "ctiserver.schema.json",
+        "customers.schema.json",
+        "ivr.schema.json",
+        "users.schema.json",
+    ]
+    assert capsys.readouterr().out.splitlines() == [
+        str(tmp_path / "schema" / name)
+        for name in (
+            "ctiserver.schema.json",
+            "acd.schema.json",
+            "console.schema.json",
+            "ivr.schema.json",
+            "users.schema.json",
+            "customers.schema.json",
+        )
+    ]
