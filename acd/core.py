@@ -22,7 +22,13 @@ from acd.agent_state import AgentEvent, AgentState, AgentStateChanged, AgentStat
 from acd.call_state import CallEvent
 from acd.config import AcdConfig, QueueConfig
 from acd.errors import AcdError
-from acd.events import CallbackScheduled, CallQueued, CallRequeued, QueueStatsChanged
+from acd.events import (
+    CallbackScheduled,
+    CallQueued,
+    CallRequeued,
+    QueueStatsChanged,
+    WrapUpEnded,
+)
 from acd.figures import FiguresTracker
 from acd.model import QueueSpec
 from acd.ports import AcdPbx, AcdStore
@@ -75,9 +81,9 @@ class AcdCore:
         self._tasks: set[asyncio.Task[None]] = set()
         self._watches: set[asyncio.Task[None]] = set()  # cancelled, not awaited, at close
         self._publish_pending = False
-        # agent -> (queue, talk, hold) of the call whose wrap-up is running: the handle time
-        # is complete (and counted) only when the wrap-up ends.
-        self._pending_handle: dict[str, tuple[str, float, float]] = {}
+        # agent -> (call, queue, talk, hold) of the call whose wrap-up is running: the handle
+        # time is complete (and counted, and logged) only when the wrap-up ends.
+        self._pending_handle: dict[str, tuple[str, str, float, float]] = {}
         self.routing_passes = 0
         self.repairs = 0
         self.delivery_failures = 0
@@ -283,9 +289,11 @@ class AcdCore:
             agent.timer = None
         handled = self._pending_handle.pop(agent.agent_id, None)
         if handled is not None:
-            queue, talk, hold = handled
-            self.figures.handled(queue, talk, hold, max(0.0, now - agent.wrap_started), now)
+            call_id, queue, talk, hold = handled
+            wrap = max(0.0, now - agent.wrap_started)
+            self.figures.handled(queue, talk, hold, wrap, now)
             self._figures_changed()
+            self._publish(WrapUpEnded(call_id, queue, agent.agent_id, wrap, now))
         agent.wrap_until = None
         self._apply(agent, event, now, reason)
         if agent.status is AgentStatus.READY:

@@ -25,6 +25,7 @@ __all__ = [
     "CallbackFailed",
     "CallbackScheduled",
     "QueueStatsChanged",
+    "WrapUpEnded",
 ]
 
 
@@ -138,4 +139,15 @@ class QueueStatsChanged:
     """Live figures of one queue (``acd.figures.QueueStats``), published when they change."""
 
     stats: QueueStats
+    at: float
+
+
+@dataclass(frozen=True)
+class WrapUpEnded:
+    """The agent's wrap-up after a call ended (timer, early end, not ready or log-out)."""
+
+    call_id: str
+    queue: str
+    agent_id: str
+    wrap: float  # seconds from the call's end
     at: float

@@ -158,7 +158,12 @@ class PbxFeedback(AcdCore):
                 wrap = self._queue(call).wrap_up
             agent.wrap_started = now
             agent.wrap_until = now + wrap
-            self._pending_handle[agent.agent_id] = (call.queue, talk, call.hold_total)
+            self._pending_handle[agent.agent_id] = (
+                call.call_id,
+                call.queue,
+                talk,
+                call.hold_total,
+            )
             self._save(agent)
             self._start_wrap_timer(agent, wrap)
 

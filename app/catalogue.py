@@ -51,6 +51,7 @@ _V1: tuple[tuple[str, type], ...] = (
     ("acd.repaired", acd.AcdRepaired),
     ("acd.queue_stats_changed", acd.QueueStatsChanged),
     ("acd.agent_state_changed", AgentStateChanged),
+    ("acd.wrap_up_ended", acd.WrapUpEnded),
     # The consoles.
     ("console.supervisor_action", console.SupervisorAction),
     ("console.wrap_up_recorded", console.WrapUpRecorded),

@@ -41,6 +41,7 @@ from acd.events import (
     CallOverflowed,
     CallQueued,
     CallRequeued,
+    WrapUpEnded,
 )
 from acd.events import CallEnded as AcdCallEnded
 from crm_bridge.schema import Interaction
@@ -208,6 +209,7 @@ def from_bus(event: object) -> TimelineEvent | None:
             | AcdCallEnded()
             | CallbackScheduled()
             | CallbackFailed()
+            | WrapUpEnded()
         ):
             kind = _KINDS[type(event)]
             data = {
@@ -228,6 +230,7 @@ _KINDS: Mapping[type, str] = {
     AcdCallEnded: "ended",
     CallbackScheduled: "callback_scheduled",
     CallbackFailed: "callback_failed",
+    WrapUpEnded: "wrap_ended",
 }
 
 
@@ -330,6 +333,9 @@ def apply(row: Interaction, event: TimelineEvent, now: float) -> None:
         row.ended_at = row.ended_at or event.at
     elif kind == "transferred":
         row.transfers += 1
+    elif kind == "wrap_ended":
+        row.wrap_seconds = float(data.get("wrap") or 0.0)
+        row.wrap_ended_at = event.at
     elif kind == "wrap_up":
         row.disposition = str(data.get("disposition") or "") or None
         row.notes = str(data.get("notes") or "") or None

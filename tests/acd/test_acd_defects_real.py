@@ -9,9 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from support.acd_world import ServerProcess, acd_world, server_calls, server_config
 from support.pbx import PbxHandle
-from support.server import free_tcp_port
+from support.server import eventually, free_tcp_port
 from support.sipp import SippProcess, start_caller, start_phone
 
 import acd.asterisk as acd_asterisk
@@ -19,6 +20,7 @@ from acd.agent_state import AgentStatus
 from acd.asterisk import list_channels
 from acd.events import AcdRepaired, CallAnswered, CallEnded, CallOffered, CallQueued, CallRequeued
 from acd.runtime import ChannelView
+from crm_bridge.schema import Interaction
 from cti.ami import AmiClient
 
 pytestmark = pytest.mark.pbx
@@ -171,3 +173,42 @@ def test_talk_time_of_a_call_answered_before_a_kill_9_counts_from_the_answer(
         for process in processes:
             process.stop()
         pbx.hangup_all()
+
+
+async def test_the_timed_wrap_up_is_written_to_the_interaction(
+    pbx: PbxHandle, tmp_path: Path
+) -> None:
+    async with acd_world(pbx, tmp_path) as world:
+        world.phone("agent1001", talk_ms=2000)  # the agent hangs up after 2 s of talk
+        await world.ready("agent1001")
+        mark = world.bus.mark()
+        world.caller("8101", hold_ms=20_000)
+        call = await world.queued("sales", mark)
+        ended = await world.bus.wait_for(
+            CallEnded, lambda e: e.call_id == call.call_id, since=mark, within=20
+        )
+        # Wrap-up is 1 s (acd.yaml defaults), then ready again.
+        await eventually(
+            "agent1001 ready after wrap-up",
+            lambda: world.status("agent1001") is AgentStatus.READY,
+            within=10,
+        )
+        writer, engine = world.server.crm_writer, world.server.crm_engine
+        assert writer is not None
+        assert engine is not None
+
+        async def row() -> Interaction:
+            await writer.flush(10)
+            async with engine.connect() as conn:
+                found = (
+                    await conn.execute(select(Interaction).where(Interaction.key == call.call_id))
+                ).one()
+            return Interaction(**found._asdict())
+
+        logged = await row()
+        assert logged.wrap_seconds is not None, "wrap_seconds never written"
+        assert logged.wrap_ended_at is not None
+        assert 0.8 <= logged.wrap_seconds <= 3.0
+        assert logged.ended_at is not None
+        assert logged.wrap_ended_at - ended.at == pytest.approx(logged.wrap_seconds, abs=0.05)
+        assert world.server.bus.uncatalogued == set()
