@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterable
 
 from acd.agent_control import AgentControl
 from acd.agent_state import AgentStatus
@@ -49,6 +50,7 @@ from acd.delivery import Delivery
 from acd.engine import call_order_key
 from acd.errors import AcdError, AgentControlError
 from acd.feedback import PbxFeedback
+from acd.history import PastVisit, seed_figures
 from acd.ports import CallbackRecord
 from acd.reconcile import Reconciliation
 from acd.records import callback_call, restore_agent
@@ -150,6 +152,15 @@ class AcdService(AgentControl, Delivery, PbxFeedback, Reconciliation):
             except Exception:
                 # A bug in one pass must not stop routing for everyone; log it loudly.
                 _log.exception("ACD routing pass failed")
+
+    def seed_today(self, visits: Iterable[PastVisit]) -> int:
+        """Today's figures from the store's finished calls (``acd.history``), before
+        ``start``: a restart does not reset offered, answered, abandoned and handle times."""
+        counted = seed_figures(
+            self.figures, visits, self._clock(), self.config.timezone, self._specs.keys()
+        )
+        self._figures_changed()
+        return counted
 
     # -- queries -----------------------------------------------------------------------------
 
