@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from acd.agent_state import AgentState, AgentStatus
 from acd.config import AcdConfig
+from acd.figures import FiguresTracker
 from acd.runtime import AgentRuntime
 
 __all__ = ["Reconfigurable", "ReconfigurePlan", "apply_reconfigure", "plan_for", "plan_reconfigure"]
@@ -43,6 +44,9 @@ class Reconfigurable(Protocol):
 
     config: AcdConfig
     agents: dict[str, AgentRuntime]
+    figures: FiguresTracker
+
+    def clock(self) -> float: ...
 
     def kick(self) -> None: ...
 
@@ -151,8 +155,15 @@ def apply_reconfigure(service: Reconfigurable, plan: ReconfigurePlan) -> None:
     new = plan.new
     for agent_id in plan.removed:
         del service.agents[agent_id]
+    now = service.clock()
     for agent_id in plan.changed:
-        service.agents[agent_id].config = new.agents[agent_id]
+        agent = service.agents[agent_id]
+        moved = agent.config.queues != new.agents[agent_id].queues
+        agent.config = new.agents[agent_id]
+        if moved and agent.status is not AgentStatus.LOGGED_OUT:
+            # The live figures count a logged-in agent in the queues they serve: now the new
+            # ones (a logged-out agent is counted nowhere, and at log-in with their config).
+            service.figures.agent(agent_id, agent.config.queues, agent.status.value, now)
     for agent_id in plan.added:
         service.agents[agent_id] = AgentRuntime(new.agents[agent_id], AgentState(agent_id))
     service.config = new

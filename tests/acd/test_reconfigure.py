@@ -94,9 +94,12 @@ async def test_apply_changes_the_next_routing_decision() -> None:
     )
     plan = plan_for(h.service, new)
     assert plan.ok
+    assert h.service.figures.stats("sales", h.clock()).agents.get("ready", 0) == 0
     apply_reconfigure(h.service, plan)
     assert h.service.config is new
     assert h.service.agents["a9"].status is AgentStatus.LOGGED_OUT  # new: logged out
+    # a2 is counted in the sales figures at once, not at their next state change.
+    assert h.service.figures.stats("sales", h.clock()).agents.get("ready", 0) == 1
     h.service.route_once()
     assert h.service.calls["c1"].agent_id == "a2"
 
