@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from cti.config import KeyPath, Locate, did_you_mean
 from cti.config import Problem as _SourceProblem
 from ivr.catalog import SoundCatalog
+from ivr.graph import cycle as shortest_cycle
+from ivr.graph import loops
 from ivr.model import (
     AllOf,
     AnyOf,
@@ -342,8 +344,8 @@ class _Checker:
                             "return in a flow that no subflow node enters (nothing to return "
                             "to; expected a hangup or another ending)",
                         )
-        for group in _loops(list(flows), graph, bottom_only=False):
-            cycle = _cycle(group[0], graph, set(group))
+        for group in loops(list(flows), graph, bottom_only=False):
+            cycle = shortest_cycle(group[0], graph, set(group))
             path = next(p for p in entered[cycle[1]] if p[1] == cycle[0])
             self.report(
                 (*path, "flow"),
@@ -415,59 +417,7 @@ def _traps(flow: Flow, reachable: set[str]) -> list[list[str]]:
                 changed = True
     trapped = [n for n in flow.nodes if n in reachable and n not in can_end]
     graph = {n: [t for t in _successors(flow, flow.nodes[n]) if t in trapped] for n in trapped}
-    return _loops(trapped, graph, bottom_only=True)
-
-
-def _loops(
-    order: list[str], graph: Mapping[str, list[str]], *, bottom_only: bool
-) -> list[list[str]]:
-    """The strongly connected groups of ``graph`` that hold a cycle, each in ``order``; with
-    ``bottom_only``, only groups with no edge out of them. Graphs here are a flow's nodes or
-    the flows: a few dozen at most, so reachability per node is cheap enough."""
-    reach = {n: _reach(n, graph) for n in order}
-    loops: list[list[str]] = []
-    done: set[str] = set()
-    for n in order:
-        if n in done:
-            continue
-        group = {m for m in reach[n] if n in reach[m]}
-        done |= group | {n}
-        if n not in reach[n]:
-            continue  # no cycle through n
-        if bottom_only and any(t not in group for m in group for t in graph[m]):
-            continue
-        loops.append([m for m in order if m in group])
-    return loops
-
-
-def _reach(start: str, graph: Mapping[str, list[str]]) -> set[str]:
-    """Nodes reachable from ``start`` in one or more steps."""
-    seen: set[str] = set()
-    todo = deque(graph.get(start, []))
-    while todo:
-        n = todo.popleft()
-        if n not in seen:
-            seen.add(n)
-            todo.extend(graph.get(n, []))
-    return seen
-
-
-def _cycle(start: str, graph: Mapping[str, list[str]], group: set[str]) -> list[str]:
-    """The shortest path from ``start`` back to itself inside ``group``."""
-    parent: dict[str, str] = {}
-    todo = deque([start])
-    while todo:
-        n = todo.popleft()
-        for t in graph.get(n, []):
-            if t == start:
-                path = [n]
-                while path[-1] != start:
-                    path.append(parent[path[-1]])
-                return [start, *reversed(path[:-1]), start] if n != start else [start, start]
-            if t in group and t not in parent:
-                parent[t] = n
-                todo.append(t)
-    return [start, start]
+    return loops(trapped, graph, bottom_only=True)
 
 
 def _model_locate(config: IvrConfig) -> Locate:
