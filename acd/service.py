@@ -135,6 +135,8 @@ class AcdService(AgentControl, Delivery, PbxFeedback, Reconciliation):
             await asyncio.gather(*self._watches, return_exceptions=True)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Off the loop: the store's writes still pending reach the disk before we return.
+        await asyncio.to_thread(self._store.close)
 
     async def _run(self) -> None:
         while True:

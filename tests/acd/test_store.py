@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from pathlib import Path
 
 import pytest
 
+import acd.store as store_module
 from acd.ports import AgentRecord, CallbackRecord
 from acd.store import FileStore, MemoryStore
 
@@ -24,6 +26,7 @@ def test_agent_round_trip(tmp_path: Path) -> None:
     record.status = "ready"
     record.wrap_until = None
     store.save_agent(record)  # replaces the first version
+    store.close()  # what the service's aclose does: every write on disk
     assert FileStore(tmp_path / "state").load_agents() == [record]
     assert files(tmp_path / "state") == ["agents/a1.json"]  # no temporary file left over
 
@@ -31,8 +34,10 @@ def test_agent_round_trip(tmp_path: Path) -> None:
 def test_a_write_replaces_the_file_atomically(tmp_path: Path) -> None:
     store = FileStore(tmp_path)
     store.save_agent(AgentRecord("a1", "ready"))
+    store.flush()
     before = (tmp_path / "agents" / "a1.json").stat().st_ino
     store.save_agent(AgentRecord("a1", "not_ready", "break"))
+    store.flush()
     after = (tmp_path / "agents" / "a1.json").stat().st_ino
     # os.replace puts a new file in place (a new inode) instead of rewriting the old one.
     assert before != after
@@ -93,6 +98,7 @@ def test_names_cannot_leave_the_directory(tmp_path: Path, agent_id: str) -> None
     root = tmp_path / "state"
     store = FileStore(root)
     store.save_agent(AgentRecord(agent_id, "ready"))
+    store.flush()
     written = [p.resolve() for p in tmp_path.rglob("*.json")]
     assert len(written) == 1
     assert written[0].parent == (root / "agents").resolve()
@@ -127,3 +133,52 @@ def test_memory_store_keeps_copies() -> None:
     store.finish_callback("cb-1", failed=callback)
     assert store.load_callbacks() == []
     assert [r.call_id for r in store.failed_callbacks()] == ["cb-1"]
+
+
+def test_writes_leave_the_calling_thread_in_order_and_the_latest_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FileStore(tmp_path)
+    writer_threads: set[str] = set()
+    real_write = store_module._write
+
+    def spy(path: Path, data: dict[str, object]) -> None:
+        writer_threads.add(threading.current_thread().name)
+        real_write(path, data)
+
+    monkeypatch.setattr(store_module, "_write", spy)
+    for n in range(200):
+        store.save_agent(AgentRecord("a1", "not_ready", f"r{n}"))
+    store.save_callback(CallbackRecord("cb-1", "sales", "555", 1.0))
+    store.finish_callback("cb-1")  # saved, then finished: removed, never resurrected
+    store.close()
+    assert threading.current_thread().name not in writer_threads
+    assert writer_threads == {"acd-store:" + tmp_path.name}
+    assert [r.reason for r in FileStore(tmp_path).load_agents()] == ["r199"]
+    assert store.load_callbacks() == []
+    assert files(tmp_path) == ["agents/a1.json"]
+
+
+def test_close_writes_what_is_pending_and_a_later_write_starts_again(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    store.save_agent(AgentRecord("a1", "ready"))
+    store.close()
+    assert files(tmp_path) == ["agents/a1.json"]
+    store.save_agent(AgentRecord("a2", "ready"))
+    store.close()
+    assert files(tmp_path) == ["agents/a1.json", "agents/a2.json"]
+    store.close()  # twice: nothing to do
+
+
+def test_a_failed_write_is_logged_and_does_not_stop_the_writer(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = FileStore(tmp_path)
+    (tmp_path / "agents").rmdir()
+    (tmp_path / "agents").write_text("not a directory")
+    with caplog.at_level(logging.ERROR, logger="acd.store"):
+        store.save_agent(AgentRecord("a1", "ready"))
+        store.save_callback(CallbackRecord("cb-1", "sales", "555", 1.0))
+        store.close()
+    assert "cannot write" in caplog.text
+    assert [r.call_id for r in store.load_callbacks()] == ["cb-1"]
