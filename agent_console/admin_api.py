@@ -2,9 +2,9 @@
 
     GET   /api/admin/config            everything loaded: settings (secrets hidden), IVR, ACD,
                                        console
-    POST  /api/admin/reload            re-read the IVR flows and the console file; the ACD's
-                                       file is read at start (queues and agents hold live
-                                       calls): the answer says so instead of pretending
+    POST  /api/admin/reload            re-read the IVR flows, acd.yaml and console.yaml (the
+                                       last two as SIGHUP does, with check-config's verdict,
+                                       off the event loop); a refused file keeps the running one
     GET   /api/admin/users             every user
     POST  /api/admin/users             {"username","password","role","display_name"?,"agent_id"?}
     PATCH /api/admin/users/{username}  {"password"?,"role"?,"disabled"?,"display_name"?,
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +64,11 @@ class AdminPorts:
     accounts: AccountStore
     #: section name -> a callable giving what is loaded now (read at each request)
     views: Mapping[str, Callable[[], object]]
-    #: part name -> a callable reloading it, giving {"ok": bool, ...}
-    reloads: Mapping[str, Callable[[], Mapping[str, object]]]
+    #: re-reads the IVR flows, giving {"ok": bool, ...}
+    reload_ivr: Callable[[], Mapping[str, object]]
+    #: re-reads acd.yaml and console.yaml off the event loop (as SIGHUP does), giving
+    #: {file kind: {"ok": bool, ...}}
+    reload_config: Callable[[], Awaitable[Mapping[str, Mapping[str, object]]]]
     #: ends the open pages of a user (their rights changed)
     close_pages: Callable[[str], None]
 
@@ -86,12 +89,8 @@ async def _config(request: web.Request) -> web.Response:
 async def _reload(request: web.Request) -> web.Response:
     require(request, "admin")
     ports = request.app[ADMIN_KEY]
-    results = {name: dict(reload()) for name, reload in ports.reloads.items()}
-    results["acd"] = {
-        "ok": True,
-        "applied": False,
-        "note": "the ACD configuration is read at start: restart the server to apply changes",
-    }
+    results = {"ivr": dict(ports.reload_ivr())}
+    results.update({name: dict(answer) for name, answer in (await ports.reload_config()).items()})
     ok = all(bool(r.get("ok")) for r in results.values())
     return web.json_response(results, status=200 if ok else 422)
 

@@ -446,14 +446,6 @@ class Server:
     def _set_console_config(self, config: ConsoleConfig) -> None:
         self.console_config = config
 
-    def reload_console(self) -> dict[str, object]:
-        """Re-read the console file; an invalid one leaves the running one in place."""
-        try:
-            self.console_config = load_console_config(self._console_file())
-        except CtiError as exc:
-            return {"ok": False, "error": str(exc)}
-        return {"ok": True}
-
     def _console_web(self) -> ConsoleWeb | None:
         if (
             self.live is None
@@ -488,7 +480,8 @@ class Server:
                     "acd": lambda: self.acd.service.config if self.acd is not None else None,
                     "console": self._console_config,
                 },
-                reloads={"ivr": lambda: self.reload_ivr().view(), "console": self.reload_console},
+                reload_ivr=lambda: self.reload_ivr().view(),
+                reload_config=self.config_reloader.reload,
                 close_pages=self.live.close_pages,
             ),
             calls=self.call_control,

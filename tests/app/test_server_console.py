@@ -194,7 +194,8 @@ async def test_reload_applies_a_valid_console_file_and_keeps_the_old_one_otherwi
         async with http.post(f"{running.base}/api/admin/reload", headers=headers) as response:
             assert response.status == 200
             result = await response.json()
-        assert result["console"] == {"ok": True}
+        assert (result["console"]["ok"], result["console"]["applied"]) == (True, True)
+        assert result["acd"]["ok"] is True  # unchanged, re-read all the same
         assert result["ivr"]["ok"] is True
         assert "version" in result["ivr"]
         async with http.get(f"{running.base}/api/console/config") as response:
