@@ -38,6 +38,7 @@ from cti.errors import SandboxError
 from sandbox.build import EXISTING_ROOT_HINT, build_root, read_stamp, require_root, require_tool
 from sandbox.config import InstanceLayout, SandboxConfig
 from sandbox.render import DEFAULT_TEMPLATE_DIR, load_templates, render_instance
+from sandbox.stale_invites import ALIVE_SECONDS, final_response, invite_entries, invite_headers
 
 __all__ = ["Sandbox", "SandboxStatus"]
 
@@ -190,6 +191,36 @@ class Sandbox:
         if "\n" in command or "\r" in command:
             raise SandboxError("a CLI command is one line")
         return self._rx(command, timeout=timeout)
+
+    def record_sip_history(self) -> None:
+        """Keep PJSIP's message history (``end_stale_invites`` reads it). For test instances:
+        it grows until cleared, which ``end_stale_invites`` does."""
+        self.cli("pjsip set history on")
+
+    def end_stale_invites(self) -> int:
+        """Answer the INVITEs still pending to agent phones (480), so that a call already hung
+        up cannot ring a phone started later on the same port (``sandbox.stale_invites`` says
+        why that happens). Needs ``record_sip_history`` first; clears the history. Returns
+        how many INVITEs were answered."""
+        contacts = [a.contact for a in self.config.agents if a.contact]
+        addresses = {c.rsplit("@", 1)[-1].split(";")[0] for c in contacts}
+        listing = self.cli("pjsip show history where sip.msg.request.method = INVITE")
+        entries = invite_entries(listing, addresses, since=time.time() - ALIVE_SECONDS)
+        answered: set[tuple[str, str]] = set()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for entry in reversed(entries):  # newest first: one per transaction is enough
+                headers = invite_headers(self.cli(f"pjsip show history entry {entry.number}"))
+                if headers is None:
+                    continue
+                key = (headers["Call-ID"], headers["Via"])
+                if key in answered:
+                    continue
+                answered.add(key)
+                sock.sendto(final_response(headers), ("127.0.0.1", self.config.sip_port))
+        # Cleared after reading (entry numbers restart at 0): history never holds more than
+        # what happened since the last call.
+        self.cli("pjsip set history clear")
+        return len(answered)
 
     # -- helpers ---------------------------------------------------------------------------
 

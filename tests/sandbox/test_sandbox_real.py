@@ -11,6 +11,7 @@ import contextlib
 import re
 import socket
 import struct
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -198,6 +199,29 @@ def test_without_cti_server_the_fallback_queue_rings_an_agent_phone(
     )
     assert "Playback" in log
     assert 'Queue("PJSIP/anonymous-' in log
+
+
+def test_a_call_hung_up_before_a_phone_answered_never_rings_a_later_phone(
+    line: PbxHandle, tmp_path: Path
+) -> None:
+    """The fresh-clone flake (issue 11): an INVITE to a phone that is not running outlives
+    its call (pjsip may not CANCEL before a provisional response and retransmits for 32 s),
+    and rang the next test's phone on the same port. ``hangup_all`` now ends such INVITEs
+    (sandbox/stale_invites.py). Without that, the phone below gets the old call."""
+    # Nobody listens on either agent's port: the fallback queue's ring-all INVITEs go
+    # unanswered, and the caller gives up after ~1.5 s in the queue.
+    caller = run_caller(line.sip_port, "5550188", hold_ms=5000, timeout=30, log_dir=tmp_path)
+    assert caller.hangup == "caller"
+    line.hangup_all()
+    phone = start_phone(line.phone_port("agent1001"), ring_ms=300, talk_ms=1500, log_dir=tmp_path)
+    try:
+        # Timer A retransmits at 0.5, 1.5, 3.5, 7.5 and 15.5 s after the first send: the one
+        # at 7.5 s falls in this window, had the INVITE survived.
+        time.sleep(8)
+    finally:
+        result = phone.stop()
+    result.check()
+    assert result.events == (), result.events
 
 
 @pytest.mark.parametrize("death", ["close_after_env", "reset_after_answer"])

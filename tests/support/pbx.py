@@ -138,12 +138,16 @@ class PbxHandle:
             time.sleep(0.1)
 
     def hangup_all(self) -> None:
-        """Hang up every channel (a failed test must not leave calls for the next one)."""
+        """Hang up every channel (a failed test must not leave calls for the next one), and
+        end the INVITEs that outlive their channel: an INVITE to a phone that was not running
+        is retransmitted for 32 s after its call is gone and would ring the next test's phone
+        on that port (sandbox/stale_invites.py; the fresh-clone flake of issue 11)."""
         self.cli("channel request hangup all")
         self.wait_for(
             "all channels to hang up",
             lambda: "0 active channels" in self.cli("core show channels count"),
         )
+        self.sandbox.end_stale_invites()
 
 
 @contextlib.contextmanager
@@ -185,4 +189,5 @@ def start_test_pbx(
     sandbox = Sandbox(config if config is not None else make_test_config(instance, **overrides))
     sandbox.down()
     sandbox.up()
+    sandbox.record_sip_history()  # for hangup_all's end of stale INVITEs
     return PbxHandle(sandbox)
