@@ -21,15 +21,20 @@ Theory of operation.
   ring-no-answer re-offers, restarts (it is stored on the caller's channel) and a callback that
   replaces the call. An overflow to another queue is a new visit of that queue, with a new
   ``entered_at`` (its maximum wait and relaxation count from there) and the same priority.
-- **Ring-no-answer**, busy and unreachable phones: the agent goes not ready ("no answer") and the
-  call is offered again. A caller who hangs up while an agent's phone rings is an abandon; the
-  PBX stops the ringing (Dial is cancelled with the caller) and the agent is ready again.
+- **Ring-no-answer**, busy and unreachable phones, and a Dial that fails at once (Asterisk says
+  nothing then: the delivery asks it, acd/delivery.py ``_watch_dial``): the agent goes not
+  ready ("no answer") and the call is offered again, to the next agent, same place. A caller
+  who hangs up while an agent's phone rings is an abandon; the PBX stops the ringing (Dial is
+  cancelled with the caller) and the agent is ready again.
 - **Wrap-up** starts when an answered call ends, one per call, for the agent's (or the queue's)
   configured time; the agent may end it early, or choose not ready or log out from it.
 - **Restart and drift** (``reconcile``, acd/reconcile.py): the PBX's channels are the truth for
   calls. Calls we do not know are adopted from the waiting state on their channel, calls whose
   channel is gone are dropped, agents whose call vanished are freed, agents found talking are
-  put on call; every repair is logged and published as ``AcdRepaired``.
+  put on call (keeping the answer time saved with the agent, so talk time counts from the
+  answer); every repair is logged and published as ``AcdRepaired``. Live events win: a channel
+  list older than a hang-up or a change the events made is not allowed to undo them. Today's
+  figures are seeded from the store's finished calls (``seed_today``, acd/history.py).
 - **One module per concern**: waiting-state codec (acd/waiting.py), records (acd/runtime.py),
   the call's lifecycle table (acd/call_state.py), shared state and plumbing (acd/core.py),
   agent control (acd/agent_control.py), delivery (acd/delivery.py), PBX feedback

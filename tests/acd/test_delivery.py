@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from support.fake_acd import FakePbx, acd_config, agent, make_harness, queue, settle
+from support.fake_acd import Clock, FakePbx, Harness, acd_config, agent, queue, settle
 
 from acd.agent_state import AgentStatus
+from acd.config import AcdConfig
 from acd.events import CallAnswered, CallOffered, CallRequeued
 from acd.ports import DeliveryError
+from acd.service import AcdService
+from acd.store import MemoryStore
 
 
 @dataclass
@@ -31,6 +34,13 @@ class SilentDialPbx(FakePbx):
         return status
 
 
+def harness(config: AcdConfig, pbx: SilentDialPbx) -> Harness:
+    events: list[object] = []
+    store, clock = MemoryStore(), Clock()
+    service = AcdService(config, pbx=pbx, store=store, publish=events.append, clock=clock)
+    return Harness(service, pbx, store, clock, events)
+
+
 async def run(pbx: SilentDialPbx) -> None:
     for _ in range(4):
         await settle()
@@ -42,9 +52,8 @@ async def test_a_dial_that_ended_at_once_fails_the_offer_and_the_next_agent_is_o
         (queue("sales"),),
         (agent("a1", {"sales": 5}, ("sales",)), agent("a2", {"sales": 5}, ("sales",))),
     )
-    h = make_harness(config)
     pbx = SilentDialPbx(statuses={"PJSIP/caller-1": "CHANUNAVAIL"})
-    h.service._pbx = pbx
+    h = harness(config, pbx)
     h.ready("a1", "a2")
     call = h.service.enqueue("c1", "PJSIP/caller-1", "sales")
     entered = call.entered_at
@@ -72,9 +81,8 @@ async def test_a_dial_that_ended_at_once_fails_the_offer_and_the_next_agent_is_o
 
 async def test_a_dial_still_running_or_a_gone_channel_changes_nothing() -> None:
     config = acd_config((queue("sales"),), (agent("a1", {"sales": 5}, ("sales",)),))
-    h = make_harness(config)
     pbx = SilentDialPbx()
-    h.service._pbx = pbx
+    h = harness(config, pbx)
     h.ready("a1")
     call = h.service.enqueue("c1", "PJSIP/caller-1", "sales")
     h.service.route_once()
@@ -84,9 +92,8 @@ async def test_a_dial_still_running_or_a_gone_channel_changes_nothing() -> None:
     assert h.service.agents["a1"].status is AgentStatus.RESERVED
     assert h.of(CallRequeued) == []
 
-    h2 = make_harness(config)
     gone = SilentDialPbx(statuses={"PJSIP/caller-1": "gone"})
-    h2.service._pbx = gone
+    h2 = harness(config, gone)
     h2.ready("a1")
     h2.service.enqueue("c1", "PJSIP/caller-1", "sales")
     h2.service.route_once()
@@ -99,9 +106,8 @@ async def test_a_dial_still_running_or_a_gone_channel_changes_nothing() -> None:
 
 async def test_close_cancels_the_dial_watch() -> None:
     config = acd_config((queue("sales"),), (agent("a1", {"sales": 5}, ("sales",)),))
-    h = make_harness(config)
     pbx = SilentDialPbx(dial_checks=(3600.0,))
-    h.service._pbx = pbx
+    h = harness(config, pbx)
     h.ready("a1")
     h.service.enqueue("c1", "PJSIP/caller-1", "sales")
     h.service.route_once()
