@@ -10,17 +10,26 @@ into a silent skip.
 folder under /tmp and started once per session, stopped at the end. Same policy as ``pbx``: if
 it cannot be started the fixture fails with the reason, never skips. ``postgres_db``: a fresh,
 empty database on it for one test, yielded as its SQLAlchemy URL and dropped afterwards.
+
+``loop_lag_probe``: watches the test's event loop (tests/support/loop_lag.py) and fails the
+test if the product blocked it over 50 ms. Every async test marked ``pbx`` (the real-call
+suite) gets it. ``CTI_LOOP_LAG=report`` only warns, ``off`` turns it off; the default is
+``LOOP_LAG_MODE`` below.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
+import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+import warnings
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from support.loop_lag import THRESHOLD, LoopLagProbe, LoopLagWarning
 from support.pbx import PbxHandle, exclusive_instance, make_test_config, start_test_pbx
 from support.postgres import PostgresHandle, PostgresUnavailable, start_postgres
 
@@ -76,3 +85,45 @@ def postgres_db(postgres: PostgresHandle) -> Iterator[str]:
         if not postgres.running:
             postgres.start_server()
         postgres.drop_database(name)
+
+
+# -- the loop-lag probe over the real-call suite ---------------------------------------------
+
+#: "fail", "report" or "off"; CTI_LOOP_LAG overrides it for one run.
+LOOP_LAG_MODE = "fail"
+
+
+def _loop_lag_mode() -> str:
+    mode = os.environ.get("CTI_LOOP_LAG", LOOP_LAG_MODE)
+    if mode not in ("fail", "report", "off"):
+        raise pytest.UsageError(f"CTI_LOOP_LAG must be fail, report or off, not {mode!r}")
+    return mode
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if _loop_lag_mode() == "off":
+        return
+    for item in items:
+        function = getattr(item, "function", None)
+        if item.get_closest_marker("pbx") and inspect.iscoroutinefunction(function):
+            # First, so that it watches the other fixtures' setup too (the server starting).
+            item.fixturenames.insert(0, "loop_lag_probe")  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def loop_lag_probe() -> AsyncIterator[LoopLagProbe]:
+    probe = LoopLagProbe()
+    probe.start()
+    try:
+        yield probe
+    finally:
+        await probe.stop()
+    blocked = probe.product_stalls()
+    if not blocked:
+        return
+    text = "\n".join(stall.describe() for stall in blocked)
+    if _loop_lag_mode() == "fail":
+        pytest.fail(
+            f"the event loop was blocked over {THRESHOLD * 1000:.0f} ms:\n{text}", pytrace=False
+        )
+    warnings.warn(LoopLagWarning(text), stacklevel=1)
