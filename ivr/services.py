@@ -1,5 +1,5 @@
-"""Small back ends for the IVR's ports: the ones the IVR runs on alone (tests, ``ctiserver
-ivr`` without the CRM or the ACD) and the app_queue fallback.
+"""Small back ends for the IVR's ports, used when the server runs without the CRM store
+(``crm.enabled=false``) or without the ACD, and by tests.
 
 - ``InMemoryCustomers``: the ``CustomerDirectory`` over a list of records (``config/
   customers.yaml`` in the demo), with phone-number normalisation for caller-number lookups

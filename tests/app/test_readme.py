@@ -35,3 +35,16 @@ def test_readme_gives_exactly_the_two_setup_commands() -> None:
     setup = text[text.index("## Set up") : text.index("## Everyday commands")]
     blocks = [line for line in setup.splitlines() if line.startswith("./dev ")]
     assert [b.split()[1] for b in blocks] == ["run", "test"]
+
+
+def test_curl_examples_of_protected_routes_carry_a_session() -> None:
+    # With the store on, /acd/, /api/ and /reports/ answer 401 without a session cookie, and
+    # a POST also needs the CSRF token: an example without them only shows an error.
+    text = README.read_text(encoding="utf-8")
+    commands = [line for line in text.splitlines() if line.lstrip().startswith("curl ")]
+    protected = [c for c in commands if any(p in c for p in ("/acd/", "/reports/", "/admin/"))]
+    assert protected, "the README shows how to call the ACD's API"
+    for command in protected:
+        assert "-b " in command, command
+        if "-X POST" in command:
+            assert "X-CSRF-Token" in command, command
