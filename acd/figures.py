@@ -102,7 +102,7 @@ class SlSpecLike(Protocol):
 class SlSpec:
     threshold: float = 20.0
     goal: float = 0.8
-    variant: str = "abandons_ignored"
+    variant: str = kpi.DEFAULT_SL_VARIANT
     short_abandon: float = 0.0
 
 
