@@ -41,6 +41,9 @@ class Delivery(AcdCore):
                 idle_since=agent.idle_since,
                 calls_today=agent.calls_today,
                 last_offer=agent.last_offer,
+                # The default capacity (one phone item at a time) until acd.yaml gives a
+                # capacity per kind; a shared kind (chat) also needs the agent's state to hold
+                # several items, which ``acd.agent_state`` does not yet.
             )
             for agent in self.agents.values()
             if agent.status is not AgentStatus.LOGGED_OUT

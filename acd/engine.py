@@ -18,8 +18,11 @@ Rules, in the order they are applied (the contract is in ``acd.model``):
    queue could take even with every relaxation step applied gives
    ``Overflow(reason="no_agents")``. An overflowing call takes no agent.
 4. **Eligible agent** for a call: ``available``, serves the call's queue, has every effective
-   required skill at >= the required level, and has not been given a call earlier in this
-   round. The call is offered to the best eligible agent by its queue's strategy:
+   required skill at >= the required level, and has room for the call's kind: capacity left
+   for it, counting what this round already gave them. An item of an exclusive kind (a phone
+   call) needs an agent given nothing else this round and takes them whole; an item of a
+   shared kind takes one unit of that kind's capacity. The call is offered to the best
+   eligible agent by its queue's strategy:
 
    ============== ===========================================================
    longest_idle   smallest ``idle_since``
@@ -48,7 +51,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from acd.model import Agent, Decision, Offer, Overflow, QueueSpec, Snapshot, WaitingCall
+from acd.model import (
+    DEFAULT_CAPACITY,
+    Agent,
+    Decision,
+    Offer,
+    Overflow,
+    QueueSpec,
+    Snapshot,
+    WaitingCall,
+)
 
 __all__ = ["call_order_key", "effective_priority", "effective_requirements", "route"]
 
@@ -173,9 +185,33 @@ def route(snapshot: Snapshot, now: float) -> list[Decision]:
     waiting = [call for call in snapshot.calls if call.queue in queues]
     waiting.sort(key=lambda c: call_order_key(queues[c.queue], c, now))
 
-    taken: set[str] = set()
+    exclusive = snapshot.exclusive
+    taken: set[str] = set()  # agents with no room left for anything this round
+    room: dict[str, dict[str, int]] = {}  # agents given a shared item this round: room left
     # Distinct free agents: once all are taken, later calls only need their overflow checks.
-    free = len({agent.agent_id for agents in served.values() for agent in agents})
+    candidates = {agent.agent_id: agent for agents in served.values() for agent in agents}
+    free = len(candidates)
+    # kind -> agents who cannot take an item of that kind now: the taken ones, those with no
+    # capacity for it, and what this round's shared items used up. One set per kind keeps
+    # the check in the agents' loop (``_pick``) a single membership test. When every agent
+    # has the default capacity (today: one phone call at a time), the phone kinds share the
+    # set ``taken`` itself, and the round costs what it did before kinds existed.
+    out: dict[str, set[str]] = {}
+    separate: list[set[str]] = []  # the sets in ``out`` that are not ``taken``
+    if exclusive.issuperset(DEFAULT_CAPACITY) and all(
+        agent.capacity is DEFAULT_CAPACITY for agent in candidates.values()
+    ):
+        # Nobody can take a shared item then: ``taken`` is exactly who cannot take more.
+        out.update((kind, taken) for kind, n in DEFAULT_CAPACITY.items() if n > 0)
+
+    def out_for(kind: str) -> set[str]:
+        found = set(taken)
+        found.update(k for k, a in candidates.items() if a.capacity.get(kind, 0) <= 0)
+        found.update(k for k, left in room.items() if kind in exclusive or left.get(kind, 0) <= 0)
+        out[kind] = found
+        separate.append(found)
+        return found
+
     decisions: list[Decision] = []
     for call in waiting:
         queue = queues[call.queue]
@@ -192,11 +228,31 @@ def route(snapshot: Snapshot, now: float) -> list[Decision]:
         if free <= 0 or call.queue not in available:
             continue
         required = effective_requirements(queue, call, wait)
-        chosen = _pick(queue, available[call.queue].bucket(required), required, taken)
+        bucket = available[call.queue].bucket(required)
+        unable = out.get(call.kind)
+        if unable is None:
+            unable = out_for(call.kind)
+        chosen = _pick(queue, bucket, required, unable)
         if chosen is not None:
-            taken.add(chosen.agent_id)
-            free -= 1
-            decisions.append(Offer(call.call_id, chosen.agent_id, call.queue))
+            agent_id = chosen.agent_id
+            if call.kind in exclusive:
+                taken.add(agent_id)
+                free -= 1
+                for others in separate:
+                    others.add(agent_id)
+            else:
+                # A shared item: one unit of its kind, and nothing exclusive on top of it.
+                left = room.setdefault(agent_id, dict(chosen.capacity))
+                left[call.kind] -= 1
+                for kind, others in out.items():
+                    if kind in exclusive or left.get(kind, 0) <= 0:
+                        others.add(agent_id)
+                if not any(n > 0 for kind, n in left.items() if kind not in exclusive):
+                    taken.add(agent_id)
+                    free -= 1
+                    for others in separate:
+                        others.add(agent_id)
+            decisions.append(Offer(call.call_id, agent_id, call.queue))
     return decisions
 
 
@@ -208,18 +264,18 @@ def _overflow(
 
 
 def _pick(
-    queue: QueueSpec, bucket: list[Agent], required: Mapping[str, int], taken: set[str]
+    queue: QueueSpec, bucket: list[Agent], required: Mapping[str, int], out: set[str]
 ) -> Agent | None:
     if queue.strategy != "most_skilled":
         # The bucket is sorted by the strategy's key: the first agent that fits is the best.
         for agent in bucket:
-            if agent.agent_id not in taken and _fits(agent, required):
+            if agent.agent_id not in out and _fits(agent, required):
                 return agent
         return None
     best: Agent | None = None
     best_key: _SortKey = ()
     for agent in bucket:
-        if agent.agent_id in taken or not _fits(agent, required):
+        if agent.agent_id in out or not _fits(agent, required):
             continue
         score = sum(agent.skills[skill] for skill in required)
         key: _SortKey = (-score, agent.idle_since, agent.agent_id)

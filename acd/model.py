@@ -6,6 +6,13 @@ no clock, does no I/O and keeps no state between calls. Everything that changes 
 served last) is in the snapshot; everything it decides comes back as ``Offer`` and ``Overflow``
 values for the ACD service to carry out through Asterisk.
 
+Work items. What the engine routes is channel-neutral: a ``WaitingCall`` has a ``kind``
+("voice", "callback" today; "outbound", "chat", "email" later) and an agent has a
+``capacity`` per kind (how many more items of that kind they may take now). The kinds in
+``Snapshot.exclusive`` take the whole agent (their phone rings: nothing else meanwhile); the
+others share the agent up to their capacity. A new channel adds a kind and a capacity, not a
+new engine. Today both kinds are exclusive with capacity 1: one call at a time, as before.
+
 Ordering across queues (the rule an agent in several queues can rely on): every waiting call
 gets an *effective priority* = ``priority + aging_rate(queue) * seconds waited``; calls are
 considered highest effective priority first, then longest waiting (earliest ``entered_at``),
@@ -18,9 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Literal
 
 __all__ = [
+    "CALLBACK",
+    "DEFAULT_CAPACITY",
+    "PHONE_KINDS",
+    "VOICE",
     "Agent",
     "Decision",
     "Offer",
@@ -31,9 +43,18 @@ __all__ = [
     "Snapshot",
     "Strategy",
     "WaitingCall",
+    "WorkKind",
 ]
 
 Strategy = Literal["longest_idle", "most_skilled", "round_robin", "fewest_calls"]
+#: what kind of work an item is (a channel): "voice", "callback"...
+WorkKind = str
+VOICE: WorkKind = "voice"
+CALLBACK: WorkKind = "callback"
+#: kinds that ring the agent's phone: one at a time, and nothing else meanwhile
+PHONE_KINDS: frozenset[WorkKind] = frozenset({VOICE, CALLBACK})
+#: an available agent's room per kind unless configured otherwise
+DEFAULT_CAPACITY: Mapping[WorkKind, int] = MappingProxyType({VOICE: 1, CALLBACK: 1})
 OverflowKind = Literal["queue", "voicemail", "callback", "dialplan"]
 
 
@@ -75,6 +96,7 @@ class WaitingCall:
     #: False for a callback: nobody is on the line to send elsewhere, so the queue's
     #: overflow never applies to it (it waits for an agent however long it takes)
     may_overflow: bool = True
+    kind: WorkKind = VOICE
 
 
 @dataclass(frozen=True)
@@ -90,6 +112,8 @@ class Agent:
     calls_today: int = 0
     #: round-robin: sequence number of the last call this agent was offered (lower first)
     last_offer: int = 0
+    #: how many more items of each kind the agent may take now (a kind missing: none)
+    capacity: Mapping[WorkKind, int] = field(default_factory=lambda: DEFAULT_CAPACITY)
 
 
 @dataclass(frozen=True)
@@ -97,6 +121,8 @@ class Snapshot:
     queues: Mapping[str, QueueSpec]
     calls: tuple[WaitingCall, ...]
     agents: tuple[Agent, ...]
+    #: kinds whose item takes the whole agent (see the module docstring)
+    exclusive: frozenset[WorkKind] = PHONE_KINDS
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,7 @@ class AcdCall:
             self.priority,
             self.skills,
             may_overflow=self.kind == "voice",
+            kind=self.kind,
         )
 
 
