@@ -22,8 +22,10 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from aiohttp import web
@@ -32,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.agent_state import AgentStatus
 from acd.gateway import WaitTick
+from acd.history import from_interaction
 from agent_console.accounts import AccountStore
 from agent_console.admin_api import AdminPorts
 from agent_console.calls import CallControl
@@ -59,6 +62,7 @@ from app.wiring import (
 from crm_bridge.customers import StoreCustomers, import_yaml
 from crm_bridge.db import create_engine, migrate
 from crm_bridge.external import HttpCrm
+from crm_bridge.queue_history import queued_since
 from crm_bridge.recorder import InteractionRecorder
 from crm_bridge.timeline import TimelineEvent
 from crm_bridge.webhooks import WebhookSender
@@ -555,6 +559,8 @@ class Server:
             await self._stop()
             raise CtiError(f"cannot listen: {exc.strerror or exc}") from exc
         if self.acd is not None:
+            if self.crm_engine is not None:
+                await self._seed_today(self.acd, self.crm_engine)
             await self.acd.service.start()
         self._background_task = asyncio.get_running_loop().create_task(
             self._background(), name="server-background"
@@ -579,6 +585,39 @@ class Server:
         tb: TracebackType | None,
     ) -> None:
         await self._stop()
+
+    async def _seed_today(self, acd: AcdParts, engine: AsyncEngine) -> None:
+        """Today's figures from the store's calls of the day: a restart does not reset them."""
+        zone = ZoneInfo(acd.config.timezone)
+        midnight = datetime.fromtimestamp(self._clock(), zone).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+        try:
+            rows = await queued_since(engine, midnight.timestamp())
+        except SQLAlchemyError as exc:
+            _log.warning("today's figures start from zero: cannot read the store: %s", exc)
+            return
+        visits = [
+            visit
+            for row in rows
+            if (
+                visit := from_interaction(
+                    row.key,
+                    row.queue,
+                    row.queued_at,
+                    row.outcome,
+                    answered_at=row.answered_at,
+                    ended_at=row.ended_at,
+                    talk=row.talk,
+                    hold=row.hold,
+                    wrap=row.wrap,
+                    wrap_ended_at=row.wrap_ended_at,
+                )
+            )
+            is not None
+        ]
+        counted = acd.service.seed_today(visits)
+        _log.info("today's figures: %d earlier calls counted from the store", counted)
 
     async def _background(self) -> None:
         async with asyncio.TaskGroup() as group:
