@@ -52,7 +52,8 @@ class AcdCore:
         tick: float = 1.0,
         retry_delay: float = 2.0,
     ) -> None:
-        self.config = config
+        self._config = config
+        self._specs: Mapping[str, QueueSpec] = config.queue_specs()
         self._pbx = pbx
         self._store = store
         self._publish = publish
@@ -61,7 +62,6 @@ class AcdCore:
         self._tick = tick
         self._retry_delay = retry_delay
         self._zone = ZoneInfo(config.timezone)
-        self._specs: Mapping[str, QueueSpec] = config.queue_specs()
         self.calls: dict[str, AcdCall] = {}
         self._legs: dict[str, str] = {}  # agent leg Uniqueid -> call_id
         # Channels whose Hangup the ACD saw (Uniqueid -> when), oldest first: a channel list
@@ -87,6 +87,17 @@ class AcdCore:
         self.routing_passes = 0
         self.repairs = 0
         self.delivery_failures = 0
+
+    @property
+    def config(self) -> AcdConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: AcdConfig) -> None:
+        # The routing engine's queue specs derive from the configuration: replaced together
+        # (a live reload, acd.reconfigure), so no routing pass sees one without the other.
+        self._config = config
+        self._specs = config.queue_specs()
 
     def kick(self) -> None:
         """Route now (soon: on the routing task)."""

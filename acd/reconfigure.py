@@ -20,16 +20,15 @@ What is refused, the running configuration kept and the answer saying why:
   figures keep one running day per queue in that zone; those need a restart. So does
   ``reconcile_every``: the periodic reconciliation took its interval at start.
 
-The routing engine reads queue specs from a cache the ACD keeps beside ``config`` (see
-``_refresh_specs``); everything else is read from ``service.config`` and each agent's
-``.config`` when used, so replacing them is the whole change.
+Everything is read from ``service.config`` (whose setter also replaces the routing engine's
+queue specs) and each agent's ``.config`` when used, so replacing them is the whole change.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from acd.agent_state import AgentState, AgentStatus
 from acd.config import AcdConfig
@@ -166,13 +165,5 @@ def apply_reconfigure(service: Reconfigurable, plan: ReconfigurePlan) -> None:
             service.figures.agent(agent_id, agent.config.queues, agent.status.value, now)
     for agent_id in plan.added:
         service.agents[agent_id] = AgentRuntime(new.agents[agent_id], AgentState(agent_id))
-    service.config = new
-    _refresh_specs(service, new)
+    service.config = new  # the routing engine's queue specs follow (acd.core.AcdCore.config)
     service.kick()
-
-
-def _refresh_specs(service: Any, new: AcdConfig) -> None:
-    # The ACD core keeps the routing engine's queue specs in a cache taken from the config at
-    # start (acd.core.AcdCore._specs). Until the core derives it from ``config`` (the hook
-    # asked for in issue 11's notes), refresh it here: the one private name this module uses.
-    service._specs = new.queue_specs()
