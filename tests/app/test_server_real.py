@@ -277,6 +277,7 @@ async def test_an_agent_phone_dialing_600_reaches_the_line_check_via_originate(
     phone = start_phone(line.phone_port("agent1001"), ring_ms=200, talk_ms=3000, log_dir=tmp_path)
     server = Server(real_server_settings(line))
     bus = BusRecorder(server.bus)
+    feed = BusRecorder(server.pbx_feed)  # raw AMI events stay off the domain bus
     try:
         async with server:
             await _connected(server)
@@ -284,7 +285,7 @@ async def test_an_agent_phone_dialing_600_reaches_the_line_check_via_originate(
                 "PJSIP/agent1001", context="cti-originate", exten="600", timeout=10
             )
             summary = await bus.wait_for(SessionSummary, within=20)
-            response = await bus.wait_for(
+            response = await feed.wait_for(
                 Event, lambda e: e.name == "OriginateResponse" and e.action_id == result.action_id
             )
             ended = await bus.wait_for(CallEnded, within=10)

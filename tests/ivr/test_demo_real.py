@@ -162,6 +162,8 @@ class Batch:
     pbx: PbxHandle
     server: Server
     bus: BusRecorder
+    #: raw AMI events (the PBX adapter's own feed, not the domain bus)
+    feed: BusRecorder
     logs: LogRecorder
     log_start: int
     calls: dict[str, asyncio.Task[IvrCall]] = field(default_factory=dict)
@@ -176,7 +178,7 @@ class Batch:
         """AMI events ``name`` about the call that ``uniqueid`` started."""
         return [
             e
-            for e in self.bus.of_type(Event)
+            for e in self.feed.of_type(Event)
             if e.name == name and uniqueid in (e.get("Uniqueid"), e.get("Linkedid"))
         ]
 
@@ -242,7 +244,8 @@ async def run_batch(
         server = Server(settings)
         loaded()
         bus = BusRecorder(server.bus)
-        batch = Batch(pbx, server, bus, logs, log_start=pbx.log_position())
+        feed = BusRecorder(server.pbx_feed)
+        batch = Batch(pbx, server, bus, feed, logs, log_start=pbx.log_position())
         unsubscribe = server.pbx_feed.subscribe(Event, batch.probe_screen_pop)
         try:
             if phones:
@@ -269,6 +272,7 @@ async def run_batch(
                 phone.stop()
             unsubscribe()
             bus.close()
+            feed.close()
             pbx.hangup_all()
 
 
@@ -544,6 +548,7 @@ class TestWithAgentsOnline:
             for where, values in (
                 ("a caller path", texts(paths)),
                 ("an event on the bus", texts(online.bus.events)),
+                ("an AMI event", texts(online.feed.events)),
                 ("a log record", online.logs.texts()),
             ):
                 leaks = [text for text in values if secret in text]
@@ -607,7 +612,7 @@ class TestWithAgentsOnline:
         assert path.outcome == "transferred"
         assert "ctiserver-test-deleted-" in online.asterisk_log()
         # No detour through the dialplan's fallback queue.
-        fallbacks = [e for e in online.bus.of_type(Event) if e.name == "UserEvent"]
+        fallbacks = [e for e in online.feed.of_type(Event) if e.name == "UserEvent"]
         assert not [e for e in fallbacks if e.get("Channel") == path.call.channel], fallbacks
 
     async def test_nothing_is_left_behind(self, online: Batch) -> None:
