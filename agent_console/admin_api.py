@@ -31,6 +31,7 @@ from acd.api import read_body
 from agent_console.accounts import AccountError, AccountStore, UnknownUser, UserInfo, check_password
 from agent_console.auth import require, user_view
 from agent_console.schemas import UserChange, UserCreate
+from ivr.registry import IvrReloaded
 
 __all__ = ["AdminPorts", "add_admin_routes", "plain"]
 
@@ -64,8 +65,8 @@ class AdminPorts:
     accounts: AccountStore
     #: section name -> a callable giving what is loaded now (read at each request)
     views: Mapping[str, Callable[[], object]]
-    #: re-reads the IVR flows, giving {"ok": bool, ...}
-    reload_ivr: Callable[[], Mapping[str, object]]
+    #: re-reads the IVR flows off the event loop (``ivr.registry.IvrReloaded``)
+    reload_ivr: Callable[[], Awaitable[IvrReloaded]]
     #: re-reads acd.yaml and console.yaml off the event loop (as SIGHUP does), giving
     #: {file kind: {"ok": bool, ...}}
     reload_config: Callable[[], Awaitable[Mapping[str, Mapping[str, object]]]]
@@ -89,7 +90,7 @@ async def _config(request: web.Request) -> web.Response:
 async def _reload(request: web.Request) -> web.Response:
     require(request, "admin")
     ports = request.app[ADMIN_KEY]
-    results = {"ivr": dict(ports.reload_ivr())}
+    results = {"ivr": (await ports.reload_ivr()).view()}
     results.update({name: dict(answer) for name, answer in (await ports.reload_config()).items()})
     ok = all(bool(r.get("ok")) for r in results.values())
     return web.json_response(results, status=200 if ok else 422)

@@ -484,7 +484,7 @@ class Server:
                     "acd": lambda: self.acd.service.config if self.acd is not None else None,
                     "console": self._console_config,
                 },
-                reload_ivr=lambda: self.reload_ivr().view(),
+                reload_ivr=self.reload_ivr,
                 reload_config=self.config_reloader.reload,
                 close_pages=self.live.close_pages,
             ),
@@ -493,9 +493,10 @@ class Server:
             heartbeat=self.settings.console.heartbeat,
         )
 
-    def reload_ivr(self) -> IvrReloaded:
-        """Apply a changed IVR configuration (SIGHUP, POST /admin/ivr/reload)."""
-        return self.ivr.registry.reload()
+    async def reload_ivr(self) -> IvrReloaded:
+        """Apply a changed IVR configuration (SIGHUP, POST /admin/ivr/reload): read and checked
+        in a worker thread, applied on the loop."""
+        return await self.ivr.registry.reload_async()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -695,9 +696,12 @@ async def serve(
             # acd.yaml and console.yaml (read in a worker thread, applied on the loop).
             reloads: set[asyncio.Task[object]] = set()
 
+            async def reload_all() -> None:
+                await server.reload_ivr()
+                await server.config_reloader.reload()
+
             def hangup() -> None:
-                server.reload_ivr()
-                task: asyncio.Task[object] = asyncio.ensure_future(server.config_reloader.reload())
+                task: asyncio.Task[object] = asyncio.ensure_future(reload_all())
                 reloads.add(task)
                 task.add_done_callback(reloads.discard)
 

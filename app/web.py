@@ -7,7 +7,7 @@ Prometheus text format.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -35,7 +35,7 @@ from ivr.registry import IvrReloaded
 
 __all__ = ["HEALTH_KEY", "ConsoleWeb", "build_web_app"]
 
-ReloadIvr = Callable[[], IvrReloaded]
+ReloadIvr = Callable[[], Awaitable[IvrReloaded]]
 
 HEALTH_KEY = web.AppKey("health", Health)
 _REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
@@ -66,7 +66,7 @@ async def _metrics(request: web.Request) -> web.Response:
 
 async def _reload_ivr(request: web.Request) -> web.Response:
     # Needs an admin session when accounts exist (agent_console.auth.PROTECTED_PREFIXES).
-    result = request.app[_RELOAD_KEY]()
+    result = await request.app[_RELOAD_KEY]()
     return web.json_response(result.view(), status=200 if result.ok else 422)
 
 

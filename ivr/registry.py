@@ -9,6 +9,7 @@ error is returned (and published) for the admin.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,23 +57,40 @@ class FlowRegistry:
         self._current = load()
         self.reloads = 0
         self.failed_reloads = 0
+        self._reloading = asyncio.Lock()
 
     @property
     def current(self) -> IvrConfig:
         return self._current
 
     def reload(self) -> IvrReloaded:
-        previous = self._current.version
+        """Read, check and apply the configuration, blocking: on the event loop, use
+        ``reload_async``."""
+        return self._apply(self._read())
+
+    async def reload_async(self) -> IvrReloaded:
+        """``reload`` with the reading (YAML files, the sound tree for the prompt checks) in a
+        worker thread, so a reload never stalls calls; applied on the loop. Reloads asked for
+        while one reads wait for it, so the last one asked is the one that runs last."""
+        async with self._reloading:
+            return self._apply(await asyncio.to_thread(self._read))
+
+    def _read(self) -> IvrConfig | ConfigError:
         try:
-            config = self._load()
+            return self._load()
         except ConfigError as exc:
+            return exc
+
+    def _apply(self, loaded: IvrConfig | ConfigError) -> IvrReloaded:
+        previous = self._current.version
+        if isinstance(loaded, ConfigError):
             self.failed_reloads += 1
-            result = IvrReloaded(ok=False, version=previous, previous=previous, error=str(exc))
-            _log.error("IVR reload refused, still running %s: %s", previous, exc)
+            result = IvrReloaded(ok=False, version=previous, previous=previous, error=str(loaded))
+            _log.error("IVR reload refused, still running %s: %s", previous, loaded)
         else:
-            self._current = config
+            self._current = loaded
             self.reloads += 1
-            result = IvrReloaded(ok=True, version=config.version, previous=previous)
-            _log.info("IVR configuration %s -> %s", previous, config.version)
+            result = IvrReloaded(ok=True, version=loaded.version, previous=previous)
+            _log.info("IVR configuration %s -> %s", previous, loaded.version)
         self._publish(result)
         return result

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from cti.errors import ConfigError
@@ -62,3 +64,28 @@ def test_the_server_never_starts_on_an_invalid_configuration() -> None:
     source.next = ConfigError("dangling reference", source="demo.yaml:3")
     with pytest.raises(ConfigError, match="dangling"):
         FlowRegistry(source)
+
+
+async def test_reload_async_reads_in_a_worker_thread_and_applies_on_the_loop() -> None:
+    loop_thread = threading.get_ident()
+    readers: list[int] = []
+    source, events = _Source(), list[object]()
+
+    def load() -> IvrConfig:
+        readers.append(threading.get_ident())
+        return source()
+
+    registry = FlowRegistry(load, publish=events.append)
+    source.next = _config("v2")
+    result = await registry.reload_async()
+    assert result == IvrReloaded(ok=True, version="v2", previous="v1")
+    assert readers[0] == loop_thread  # the first load, at construction (start-up)
+    assert readers[1] != loop_thread  # the reload's reading is off the loop
+    assert registry.current.version == "v2"
+    assert events == [result]
+
+    source.next = ConfigError("bad", source="demo.yaml:3")
+    refused = await registry.reload_async()
+    assert not refused.ok
+    assert registry.current.version == "v2"
+    assert (registry.reloads, registry.failed_reloads) == (1, 1)

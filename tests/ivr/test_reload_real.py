@@ -6,7 +6,7 @@ the callback node is gone. A caller who pressed "4" while the old version ran ge
 request; one who presses it on the new version is told goodbye. So the route a call takes shows
 which version it ran, besides the version its path records.
 
-- ``server.reload_ivr()`` while a caller sits in the main menu: that call finishes on version
+- ``await server.reload_ivr()`` while a caller sits in the main menu: that call finishes on version
   1, a call placed after the reload runs version 2;
 - ``POST /admin/ivr/reload``: an invalid version is refused with 422 and the file:line of the
   mistake, version 1 keeps running and the next call works; a valid one is then applied (200)
@@ -155,7 +155,7 @@ async def test_a_live_call_finishes_on_its_version_and_a_new_call_gets_the_new_o
         try:
             started_old = await in_main_menu(bus, "old")
             write_version_2(demo)
-            result = server.reload_ivr()
+            result = await server.reload_ivr()
             new = call(pbx, "new", EARLY_MS, tmp_path)
             new_path = (await follow_ivr_call(bus, new, "new", WITHIN)).path
             old_path = (await old_done).path
