@@ -8,10 +8,9 @@ from acd.agent_state import AgentEvent, AgentStatus, IllegalAgentTransition
 from acd.core import AcdCore
 from acd.errors import AgentConflict, InvalidAgentRequest, UnknownAgent
 from acd.runtime import AgentRuntime
+from cti.phones import is_endpoint
 
 __all__ = ["AgentControl"]
-
-_ENDPOINT_SHAPE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-/@:")
 
 
 class AgentControl(AcdCore):
@@ -24,8 +23,7 @@ class AgentControl(AcdCore):
     def login(self, agent_id: str, endpoint: str | None = None) -> AgentRuntime:
         agent = self._agent(agent_id)
         phone = (endpoint or agent.config.endpoint).strip()
-        tech, _, resource = phone.partition("/")
-        if not tech or not resource or not set(phone) <= _ENDPOINT_SHAPE:
+        if not is_endpoint(phone):
             raise InvalidAgentRequest(f"phone endpoint {phone!r} is not like PJSIP/agent1001")
         taken = [
             other.agent_id

@@ -14,13 +14,14 @@ mistake reads "key: value is not allowed (expected ...)" as it always has.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from acd.agent_state import LOGIN_REASON, NO_ANSWER_REASON
 from acd.model import OverflowKind, Strategy
 from cti.config import not_allowed, problem, short
+from cti.kpi import SlVariant
 from cti.phones import ENDPOINT_PATTERN
 
 __all__ = [
@@ -40,7 +41,6 @@ __all__ = [
     "valid_name",
 ]
 
-SlVariant = Literal["abandons_ignored", "abandons_negative", "abandons_positive", "answered_only"]
 
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 AGENT_ID = re.compile(r"[A-Za-z0-9_.-]{1,40}")

@@ -34,7 +34,7 @@ class AnnounceSpec:
 
 @dataclass(frozen=True)
 class ServiceLevelSpec:
-    """Which service-level formula the queue reports (see ``shared/notes/kpi.md``)."""
+    """Which service-level formula the queue reports (see ``docs/kpi.md``)."""
 
     threshold: float = 20.0  # seconds
     goal: float = 0.8  # 0..1

@@ -34,6 +34,7 @@ from acd.model import QueueSpec
 from acd.ports import AcdPbx, AcdStore
 from acd.records import agent_record, callback_record
 from acd.runtime import AcdCall, AgentRuntime
+from cti.phones import is_dialable
 
 __all__ = ["AcdCore"]
 
@@ -155,7 +156,7 @@ class AcdCore:
         if queue not in self._specs:
             raise AcdError(f"no ACD queue {queue!r}")
         digits = number.strip()
-        if not digits or not all(c.isdigit() or c in "+*#" for c in digits):
+        if not is_dialable(digits):
             raise AcdError(f"cannot call back {number!r}: not a dialable number")
         now = self._clock()
         call = AcdCall(

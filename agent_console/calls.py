@@ -61,6 +61,7 @@ from acd.service import (
 from cti.ami.protocol import ActionResult
 from cti.contracts.console import CallControlled
 from cti.errors import AmiActionError, AmiError, LocalProtocolError
+from cti.phones import is_dialable, is_endpoint
 
 __all__ = [
     "CONSULT_CONTEXT",
@@ -91,10 +92,8 @@ TransferMode = Literal["blind", "attended"]
 TransferKind = Literal["agent", "queue", "number"]
 SpyMode = Literal["listen", "whisper", "barge"]
 
-_NUMBER = re.compile(r"\+?[0-9*#]{1,32}")
 # PJSIP/agent1001 and the like: nothing that could end a dialplan argument (comma, pipe,
 # parentheses, quotes, ``$``, ``&``, spaces) nor an AMI header (CR/LF).
-_ENDPOINT = re.compile(r"[A-Za-z][A-Za-z0-9]{0,15}/[A-Za-z0-9][A-Za-z0-9_.@:-]{0,79}")
 _BUSY = frozenset(
     {AgentStatus.RESERVED, AgentStatus.RINGING, AgentStatus.ON_CALL, AgentStatus.ON_HOLD}
 )
@@ -140,15 +139,17 @@ class _Consult:
 
 def check_number(number: object) -> str:
     """A dialable number (``^\\+?[0-9*#]{1,32}$``) or ``InvalidCallRequest``."""
-    if not isinstance(number, str) or not _NUMBER.fullmatch(number):
+    if not is_dialable(number):
         raise InvalidCallRequest("a number is 1-32 of 0-9 * # with an optional leading +")
+    assert isinstance(number, str)
     return number
 
 
 def check_endpoint(endpoint: object) -> str:
     """A phone endpoint like ``PJSIP/super2001`` or ``InvalidCallRequest``."""
-    if not isinstance(endpoint, str) or not _ENDPOINT.fullmatch(endpoint):
+    if not is_endpoint(endpoint):
         raise InvalidCallRequest("an endpoint is like PJSIP/agent1001")
+    assert isinstance(endpoint, str)
     return endpoint
 
 

@@ -35,7 +35,12 @@ from agent_console.config import ConsoleConfig
 from agent_console.live import ConsoleLive
 from agent_console.schemas import CustomerCreate, CustomerEdit, WrapUpBody
 from agent_console.screenpop import cases_json, customer_json, history_json, insight_json
-from crm_bridge.customers import CustomerStore, store_customers, validate_customer
+from crm_bridge.customers import (
+    CustomerStore,
+    customer_fields,
+    store_customers,
+    validate_customer,
+)
 from cti.contracts.console import SupervisorAction, WrapUpRecorded
 from cti.errors import CtiError, Forbidden, InvalidBody, NotFound, Unavailable
 
@@ -204,18 +209,7 @@ async def _edit(request: web.Request) -> web.Response:
     if view is None:
         raise NotFound("no such customer")
     c = view.customer
-    fields: dict[str, object] = {
-        **dict(c.custom),
-        "ref": c.ref,
-        "name": c.name,
-        "email": c.email,
-        "account": c.account,
-        "segment": c.segment,
-        "tier": c.tier,
-        "language": c.language,
-        "notes": c.notes,
-        "phones": list(c.phones),
-    }
+    fields: dict[str, object] = {**dict(c.custom), **customer_fields(c)}
     # Only the keys given change (null clears a text field).
     fields.update(body.model_dump(include=body.model_fields_set))
     return await _write(request, fields, 200)

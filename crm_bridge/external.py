@@ -11,7 +11,7 @@ Theory of operation:
   ``{account}``, ``{id}``, ``{name}``, each URL-encoded) with ``value`` in the placeholder named
   like ``field`` (``ref`` means ``id``) and the others empty. A template without that
   placeholder cannot answer by that field: None, no request. Phone numbers are normalised first
-  (``ivr.services.normalise_phone``), so ``030 1234`` and ``+49 30 1234`` are one cache entry.
+  (``cti.phones.normalise_phone``), so ``030 1234`` and ``+49 30 1234`` are one cache entry.
 - **Answer.** 2xx with a JSON object (or a list: its first element; an empty list is "not
   found"), taken at ``result_path`` if set, then mapped through ``field_map`` (our field ->
   dotted path in their JSON); with no ``field_map`` the object is taken as it is. 404 is "not
@@ -53,7 +53,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from yarl import URL
 
 from cti.errors import CtiError
-from ivr.services import freeze, normalise_phone
+from cti.phones import normalise_phone
+from ivr.services import freeze
 
 __all__ = [
     "PLACEHOLDERS",
@@ -160,7 +161,7 @@ class ExternalCrmSettings(BaseModel):
     field_map: dict[str, str] = Field(default_factory=dict)
     #: dotted path of the record (or list of records) in the answer; empty: the answer itself
     result_path: str = ""
-    #: for phone normalisation (``ivr.services.normalise_phone``), e.g. "49"
+    #: for phone normalisation (``cti.phones.normalise_phone``), e.g. "49"
     country_code: str | None = Field(None, pattern=r"^[1-9][0-9]{0,3}$")
 
     _url = field_validator("url_template")(_check_url)

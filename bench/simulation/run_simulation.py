@@ -132,7 +132,7 @@ def main() -> None:
     lines += [
         "",
         "The Erlang A row with patience = AHT (180 s) is the case where the number in system "
-        "is Poisson(A), the closed-form self-check of `shared/notes/kpi.md`.",
+        "is Poisson(A), the closed-form self-check of `docs/kpi.md`.",
         "",
     ]
     OUT.write_text("\n".join(lines), encoding="utf-8")
