@@ -47,6 +47,9 @@ def test_a_write_replaces_the_file_atomically(tmp_path: Path) -> None:
 def test_a_leftover_temporary_file_is_not_read(tmp_path: Path) -> None:
     store = FileStore(tmp_path)
     store.save_agent(AgentRecord("a1", "ready"))
+    # The save is written by the store's thread through that same temporary name: wait for it,
+    # or this leftover (of an earlier crash) would be renamed into place by the write itself.
+    store.flush()
     (tmp_path / "agents" / "a1.json.tmp").write_text('{"agent_id": "a1", "status": "on_c')
     assert [r.status for r in store.load_agents()] == ["ready"]
 
